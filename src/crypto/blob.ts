@@ -95,6 +95,19 @@ export function readBlobHeader(blob: Uint8Array): BlobHeader {
  * key commitment (constant time, before any decipher exists), then AES-GCM with a 16-byte tag.
  */
 export function decryptRecord(blob: Uint8Array, keys: DataKeySet, context: RecordContext): Buffer {
+  const recordKey = openRecordKey(blob, keys);
+  try {
+    return decryptWithRecordKey(blob, recordKey, context);
+  } finally {
+    recordKey.fill(0);
+  }
+}
+
+/**
+ * The first four checks of decryptRecord: returns the blob's per-record encryption key (the caller
+ * zeroes it) once the commitment proves the data key is the one the blob was sealed with.
+ */
+export function openRecordKey(blob: Uint8Array, keys: DataKeySet): Buffer {
   const header = readBlobHeader(blob);
   if (header.format !== BLOB_FORMAT_V1 || header.suite !== SUITE_HKDF_SHA256_AES256GCM_COMMIT) {
     throw new UnsupportedFormatError();
@@ -109,20 +122,21 @@ export function decryptRecord(blob: Uint8Array, keys: DataKeySet, context: Recor
   const matches = timingSafeEqual(commitment, view.subarray(OFFSET_COMMITMENT, OFFSET_IV));
   commitment.fill(0);
   if (!matches) throw new DecryptionError('authentication_failed');
+  return derive(dek, salt, INFO_ENCRYPTION);
+}
 
-  const encryptionKey = derive(dek, salt, INFO_ENCRYPTION);
-  try {
-    const aad = Buffer.concat([view.subarray(0, HEADER_LENGTH), encodeRecordContext(context)]);
-    return aesGcmDecrypt(
-      encryptionKey,
-      view.subarray(OFFSET_IV, HEADER_LENGTH),
-      view.subarray(HEADER_LENGTH, view.length - TAG_LENGTH),
-      view.subarray(view.length - TAG_LENGTH),
-      aad,
-    );
-  } finally {
-    encryptionKey.fill(0);
-  }
+/** The last check of decryptRecord: AES-GCM under a key from openRecordKey, with the row's context. */
+export function decryptWithRecordKey(blob: Uint8Array, recordKey: Buffer, context: RecordContext): Buffer {
+  const view = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+  readBlobHeader(view);
+  const aad = Buffer.concat([view.subarray(0, HEADER_LENGTH), encodeRecordContext(context)]);
+  return aesGcmDecrypt(
+    recordKey,
+    view.subarray(OFFSET_IV, HEADER_LENGTH),
+    view.subarray(HEADER_LENGTH, view.length - TAG_LENGTH),
+    view.subarray(view.length - TAG_LENGTH),
+    aad,
+  );
 }
 
 /**

@@ -6,13 +6,16 @@ export {
   type DataKey,
   type DataKeySet,
   decryptRecord,
+  decryptWithRecordKey,
   encryptRecord,
   fingerprintSecret,
   HEADER_LENGTH,
   MAX_PLAINTEXT_LENGTH,
+  openRecordKey,
   readBlobHeader,
   SUITE_HKDF_SHA256_AES256GCM_COMMIT,
 } from './blob.ts';
+export { type BoundedCache, type BoundedCacheOptions, createBoundedCache } from './bounded-cache.ts';
 export {
   type DataKeyContext,
   encodeDataKeyContext,
@@ -40,4 +43,5 @@ export {
   parseMasterKeys,
 } from './keyring.ts';
 export { createLocalKms, type Kms, type WrappedDataKey } from './kms.ts';
+export { redactSecrets } from './redact.ts';
 export { REDACTED, SecretValue } from './secret-value.ts';

@@ -1,0 +1,72 @@
+/**
+ * A bounded in-memory cache for key material: least recently used entries go first, entries expire
+ * after a TTL, and every value that leaves the cache is handed to onEvict (which zeroes it).
+ */
+export interface BoundedCacheOptions<V> {
+  maxEntries: number;
+  ttlMs: number;
+  onEvict: (value: V) => void;
+  now?: () => number;
+}
+
+export interface BoundedCache<K, V> {
+  get(key: K): V | undefined;
+  set(key: K, value: V): void;
+  delete(key: K): void;
+  deleteWhere(predicate: (key: K, value: V) => boolean): void;
+  clear(): void;
+  readonly size: number;
+}
+
+export function createBoundedCache<K, V>({
+  maxEntries,
+  ttlMs,
+  onEvict,
+  now = Date.now,
+}: BoundedCacheOptions<V>): BoundedCache<K, V> {
+  const entries = new Map<K, { value: V; expiresAt: number }>();
+  const drop = (key: K) => {
+    const entry = entries.get(key);
+    if (!entry) return;
+    entries.delete(key);
+    onEvict(entry.value);
+  };
+  return {
+    get(key) {
+      const entry = entries.get(key);
+      if (!entry) return undefined;
+      if (entry.expiresAt <= now()) {
+        drop(key);
+        return undefined;
+      }
+      entries.delete(key);
+      entries.set(key, entry);
+      return entry.value;
+    },
+    set(key, value) {
+      if (maxEntries <= 0 || ttlMs <= 0) {
+        onEvict(value);
+        return;
+      }
+      const previous = entries.get(key);
+      if (previous && previous.value !== value) drop(key);
+      entries.delete(key);
+      entries.set(key, { value, expiresAt: now() + ttlMs });
+      while (entries.size > maxEntries) {
+        const oldest = entries.keys().next();
+        if (oldest.done) break;
+        drop(oldest.value);
+      }
+    },
+    delete: drop,
+    deleteWhere(predicate) {
+      for (const [key, entry] of entries) if (predicate(key, entry.value)) drop(key);
+    },
+    clear() {
+      for (const key of [...entries.keys()]) drop(key);
+    },
+    get size() {
+      return entries.size;
+    },
+  };
+}
