@@ -1,0 +1,56 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { KeyhavenError } from './errors.ts';
+
+/**
+ * Environment -> typed configuration, parsed once. A bad value stops start-up with a message that names
+ * the variable (and never echoes a secret). Master keys are parsed by the crypto keyring, not here.
+ */
+export interface Config {
+  dataDir: string;
+  databaseUrl: string | undefined;
+  tenant: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+const optionalText = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+const schema = z.object({
+  KEYHAVEN_DATA_DIR: optionalText,
+  DATABASE_URL: optionalText.refine(
+    (value) => value === undefined || /^postgres(ql)?:\/\//.test(value),
+    'must be a postgres:// or postgresql:// connection string',
+  ),
+  KEYHAVEN_TENANT: optionalText.refine(
+    (value) => value === undefined || /^[a-z0-9][a-z0-9_-]{0,63}$/.test(value),
+    'must be 1-64 lower-case letters, digits, _ or -',
+  ),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+});
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const result = schema.safeParse({
+    KEYHAVEN_DATA_DIR: env.KEYHAVEN_DATA_DIR,
+    DATABASE_URL: env.DATABASE_URL,
+    KEYHAVEN_TENANT: env.KEYHAVEN_TENANT,
+    LOG_LEVEL: env.LOG_LEVEL?.trim() || undefined,
+  });
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const variable = String(issue?.path[0] ?? 'configuration');
+    throw new KeyhavenError('invalid_config', `${variable}: ${issue?.message ?? 'invalid value'}`);
+  }
+  const values = result.data;
+  return {
+    dataDir: resolve(values.KEYHAVEN_DATA_DIR ?? '.keyhaven'),
+    databaseUrl: values.DATABASE_URL,
+    tenant: values.KEYHAVEN_TENANT ?? 'default',
+    logLevel: values.LOG_LEVEL ?? 'info',
+    env,
+  };
+}
