@@ -28,17 +28,15 @@ export async function createKeyhaven({
   warn = (message) => process.stderr.write(`${message}\n`),
   kms: externalKms,
 }: KeyhavenOptions = {}): Promise<Keyhaven> {
-  let keyring: Keyring | undefined;
-  const kms =
-    externalKms ??
-    createLocalKms(
-      (keyring = loadKeyring({
+  const keyring: Keyring | undefined = externalKms
+    ? undefined
+    : loadKeyring({
         env: config.env,
         dataDir: config.dataDir,
         embedded: config.databaseUrl === undefined,
         warn,
-      })),
-    );
+      });
+  const kms = externalKms ?? createLocalKms(keyring as Keyring);
   let database: Database;
   try {
     database = await openDatabase(
