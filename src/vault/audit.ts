@@ -225,8 +225,10 @@ export interface AuditQueueOptions {
 
 /**
  * Batches high-volume events (reveals) off the hot path: they are appended every flushIntervalMs or
- * every maxBatch events, whichever comes first, and on close. A crash loses at most the unflushed
- * window; a failed flush keeps the events and retries.
+ * every maxBatch events, whichever comes first, and on close. Identical events within one window (same
+ * action, actor, user, provider, credential and purpose) become one row whose detail holds `count`,
+ * `firstAt` and `lastAt`, so every access is accounted for without a row per request. A crash loses
+ * at most the unflushed window; a failed flush keeps the events and retries.
  */
 export function createAuditQueue({
   db,
@@ -237,6 +239,8 @@ export function createAuditQueue({
   onError = () => {},
 }: AuditQueueOptions): AuditQueue {
   let queue: AuditEvent[] = [];
+  // Pending events by identity, for coalescing; cleared when a flush takes the queue.
+  const byIdentity = new Map<string, AuditEvent>();
   let inFlight: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -244,11 +248,19 @@ export function createAuditQueue({
   const run = async () => {
     while (queue.length > 0) {
       const batch = queue.slice(0, maxBatch);
-      await db.transaction().execute(async (trx) => {
-        await appendAuditEvents(trx, batch);
-        await afterAppend?.(trx, batch);
-      });
       queue = queue.slice(batch.length);
+      const taken = new Set(batch);
+      for (const [identity, event] of byIdentity) if (taken.has(event)) byIdentity.delete(identity);
+      try {
+        await db.transaction().execute(async (trx) => {
+          await appendAuditEvents(trx, batch);
+          await afterAppend?.(trx, batch);
+        });
+      } catch (error) {
+        // Put the batch back in front (not coalesced further) so nothing is lost and order holds.
+        queue = [...batch, ...queue];
+        throw error;
+      }
     }
   };
 
@@ -278,7 +290,25 @@ export function createAuditQueue({
   return {
     async push(event) {
       if (closed) throw new Error('audit queue is closed');
-      queue.push(event);
+      const identity = JSON.stringify([
+        event.action,
+        event.actor,
+        event.userId ?? null,
+        event.provider ?? null,
+        event.credentialId ?? null,
+        event.purpose ?? null,
+      ]);
+      const pending = byIdentity.get(identity);
+      if (pending?.detail) {
+        pending.detail.count = Number(pending.detail.count) + 1;
+        pending.detail.lastAt = event.occurredAt.toISOString();
+        pending.occurredAt = event.occurredAt;
+        return;
+      }
+      const at = event.occurredAt.toISOString();
+      const entry = { ...event, detail: { ...event.detail, count: 1, firstAt: at, lastAt: at } };
+      byIdentity.set(identity, entry);
+      queue.push(entry);
       if (queue.length >= maxPending) await flush();
       else if (queue.length >= maxBatch) flush().catch(onError);
       else schedule();
