@@ -9,6 +9,8 @@ import { KeyhavenError } from './errors.ts';
 export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
+  /** PostgreSQL schema Keyhaven's tables live in (created when missing). */
+  databaseSchema: string;
   tenant: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   env: Readonly<Record<string, string | undefined>>;
@@ -26,6 +28,10 @@ const schema = z.object({
     (value) => value === undefined || /^postgres(ql)?:\/\//.test(value),
     'must be a postgres:// or postgresql:// connection string',
   ),
+  KEYHAVEN_DATABASE_SCHEMA: optionalText.refine(
+    (value) => value === undefined || /^[a-z_][a-z0-9_]{0,62}$/.test(value),
+    'must be a lower-case SQL identifier such as keyhaven',
+  ),
   KEYHAVEN_TENANT: optionalText.refine(
     (value) => value === undefined || /^[a-z0-9][a-z0-9_-]{0,63}$/.test(value),
     'must be 1-64 lower-case letters, digits, _ or -',
@@ -37,6 +43,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   const result = schema.safeParse({
     KEYHAVEN_DATA_DIR: env.KEYHAVEN_DATA_DIR,
     DATABASE_URL: env.DATABASE_URL,
+    KEYHAVEN_DATABASE_SCHEMA: env.KEYHAVEN_DATABASE_SCHEMA,
     KEYHAVEN_TENANT: env.KEYHAVEN_TENANT,
     LOG_LEVEL: env.LOG_LEVEL?.trim() || undefined,
   });
@@ -49,6 +56,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   return {
     dataDir: resolve(values.KEYHAVEN_DATA_DIR ?? '.keyhaven'),
     databaseUrl: values.DATABASE_URL,
+    databaseSchema: values.KEYHAVEN_DATABASE_SCHEMA ?? 'public',
     tenant: values.KEYHAVEN_TENANT ?? 'default',
     logLevel: values.LOG_LEVEL ?? 'info',
     env,

@@ -40,7 +40,9 @@ export async function createKeyhaven({
   let database: Database;
   try {
     database = await openDatabase(
-      config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir },
+      config.databaseUrl
+        ? { databaseUrl: config.databaseUrl, schema: config.databaseSchema }
+        : { dataDir: config.dataDir },
     );
   } catch (error) {
     keyring?.destroy();
