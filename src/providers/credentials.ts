@@ -37,6 +37,11 @@ const identifier = (label: string) =>
 
 const apiKeyOnly = z.strictObject({ apiKey: secret('apiKey') });
 
+const apiKeyWithOrganization = z.strictObject({
+  apiKey: secret('apiKey'),
+  organization: identifier('organization').optional(),
+}) as z.ZodType<CredentialFields>;
+
 const serviceAccountJson = secret('serviceAccount').superRefine((value, context) => {
   let parsed: unknown;
   try {
@@ -99,20 +104,8 @@ export const builtInCredentialSpecs: readonly CredentialSpec[] = [
     ['apiKey', 'serviceAccount'],
     serviceAccountMask,
   ),
-  spec(
-    'runway',
-    z.strictObject({
-      apiKey: secret('apiKey'),
-      organization: identifier('organization').optional(),
-    }) as z.ZodType<CredentialFields>,
-  ),
-  spec(
-    'stability',
-    z.strictObject({
-      apiKey: secret('apiKey'),
-      organization: identifier('organization').optional(),
-    }) as z.ZodType<CredentialFields>,
-  ),
+  spec('runway', apiKeyWithOrganization),
+  spec('stability', apiKeyWithOrganization),
   spec('luma', apiKeyOnly),
   spec('mistral', apiKeyOnly),
 ];

@@ -452,6 +452,18 @@ export function createVault({
     return { row, recordKey: key };
   }
 
+  function auditReveal(row: CredentialRow, purpose: string, actor: string) {
+    return auditQueue.push({
+      action: 'credential.reveal',
+      actor,
+      userId: row.user_id,
+      provider: row.provider,
+      credentialId: row.id,
+      purpose,
+      occurredAt: clock(),
+    });
+  }
+
   /** Decrypts the current credential for a stated purpose. Every reveal is audited. */
   async function reveal(input: {
     userId: string;
@@ -474,15 +486,7 @@ export function createVault({
       record.recordKey.fill(0);
     }
     const revealed = decrypted(record.row, plaintext);
-    await auditQueue.push({
-      action: 'credential.reveal',
-      actor,
-      userId,
-      provider,
-      credentialId: record.row.id,
-      purpose,
-      occurredAt: clock(),
-    });
+    await auditReveal(record.row, purpose, actor);
     return revealed;
   }
 
@@ -519,15 +523,7 @@ export function createVault({
       dek.fill(0);
     }
     const revealed = decrypted(row, plaintext);
-    await auditQueue.push({
-      action: 'credential.reveal',
-      actor,
-      userId,
-      provider: row.provider,
-      credentialId: row.id,
-      purpose,
-      occurredAt: clock(),
-    });
+    await auditReveal(row, purpose, actor);
     return revealed;
   }
 
