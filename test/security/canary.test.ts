@@ -111,7 +111,9 @@ describe.each(databaseTargets)('canary leak scan on $name', (target) => {
       vault.store({ userId, provider, credentials: { apiKey: 'sk-test-ok-000000', extra: canary } }),
     );
     await attempt(() => vault.store({ userId, provider, credentials: { apiKey: [canary] } }));
-    await attempt(() => vault.store({ userId: `${canary} / not valid`, provider, credentials: { apiKey: canary } }));
+    await attempt(() =>
+      vault.store({ userId: `${canary} / not valid`, provider, credentials: { apiKey: canary } }),
+    );
     await attempt(() => vault.reveal({ userId, provider, purpose: canary }));
     // Tampering: a flipped byte in a stored blob that no reveal has cached yet.
     await attempt(() => vault.store({ userId, provider: 'mistral', credentials: { apiKey: canary } }));
