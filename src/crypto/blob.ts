@@ -127,8 +127,8 @@ export function openRecordKey(blob: Uint8Array, keys: DataKeySet): Buffer {
 
 /** The last check of decryptRecord: AES-GCM under a key from openRecordKey, with the row's context. */
 export function decryptWithRecordKey(blob: Uint8Array, recordKey: Buffer, context: RecordContext): Buffer {
+  readBlobHeader(blob);
   const view = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
-  readBlobHeader(view);
   const aad = Buffer.concat([view.subarray(0, HEADER_LENGTH), encodeRecordContext(context)]);
   return aesGcmDecrypt(
     recordKey,

@@ -57,6 +57,8 @@ export function createDekCache({
       const cacheKey = id(userId, version);
       const previous = entries.get(cacheKey);
       if (previous && previous.key !== key) drop(cacheKey, previous);
+      // Map.set keeps an existing key's place: delete first so a re-set entry becomes the most recent.
+      entries.delete(cacheKey);
       entries.set(cacheKey, { userId, key, expiresAt: now() + ttlMs });
       while (entries.size > maxEntries) {
         const oldest = entries.entries().next().value;

@@ -1,5 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { KeyringConfigError } from './errors.ts';
 
@@ -173,21 +185,12 @@ function loadOrCreateKeyFile(
 ) {
   const path = join(dataDir, KEY_FILE_NAME);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  try {
-    // O_EXCL: when two processes start at once, exactly one creates the file and the other reads it.
-    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    try {
-      writeSync(fd, `v1:${generateMasterKey()}\n`);
-    } finally {
-      closeSync(fd);
-    }
+  if (!existsSync(path) && createKeyFile(path)) {
     warn(
       `keyhaven: generated a master key in ${path} (mode 0600). It protects every stored credential: ` +
         'back it up, and for production move it to a secret manager by setting KEYHAVEN_MASTER_KEYS to ' +
         "the file's content, then delete the file.",
     );
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
   const mode = statSync(path).mode & 0o777;
   if ((mode & 0o077) !== 0) {
@@ -195,4 +198,30 @@ function loadOrCreateKeyFile(
   }
   const content = readFileSync(path, 'utf8');
   return parseMasterKeys(content, activeValue, `master key file ${path}`, 'key-file');
+}
+
+/**
+ * Writes a new key to a private temporary file, then links it into place. link() fails with EEXIST when
+ * another process got there first (that process's key wins and is read back), and the key file never
+ * exists without its content: creating it with O_EXCL and writing afterwards let a concurrent start read
+ * an empty file, and a failed write left an empty file that broke every later start.
+ */
+function createKeyFile(path: string): boolean {
+  const temporary = `${path}.${randomBytes(8).toString('hex')}.tmp`;
+  const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    try {
+      writeSync(fd, `v1:${generateMasterKey()}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    linkSync(temporary, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    rmSync(temporary, { force: true });
+  }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { aesGcmDecrypt, aesGcmEncrypt, IV_LENGTH, TAG_LENGTH } from './aead.ts';
+import { DATA_KEY_LENGTH } from './blob.ts';
 import { type DataKeyContext, encodeDataKeyContext } from './context.ts';
 import { DecryptionError, KeyVersionMissingError } from './errors.ts';
 import type { Keyring } from './keyring.ts';
@@ -24,13 +25,15 @@ export interface Kms {
   unwrap(wrapped: WrappedDataKey, context: DataKeyContext): Promise<Buffer>;
 }
 
-const WRAPPED_LENGTH = IV_LENGTH + 32 + TAG_LENGTH;
+const WRAPPED_LENGTH = IV_LENGTH + DATA_KEY_LENGTH + TAG_LENGTH;
 
 export function createLocalKms(keyring: Keyring): Kms {
   return {
     activeVersion: () => keyring.activeVersion,
     versions: () => keyring.versions,
     async wrap(dataKey, context) {
+      // unwrap() accepts exactly WRAPPED_LENGTH bytes: any other key length would wrap into a dead blob.
+      if (dataKey.length !== DATA_KEY_LENGTH) throw new RangeError('data keys must be 32 bytes');
       const kekVersion = keyring.activeVersion;
       const kek = keyring.key(kekVersion);
       if (!kek) throw new KeyVersionMissingError();
