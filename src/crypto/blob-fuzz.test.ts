@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { sampleContext } from '../../test/support/crypto.ts';
 import {
   type DataKeySet,
   decryptRecord,
@@ -19,13 +20,7 @@ import { DecryptionError } from './errors.ts';
  * an in-bounds input, but must read them from the right bytes.
  */
 
-const context: RecordContext = {
-  tenant: 'default',
-  userId: 'usr_alice',
-  credentialId: 'cred_0001',
-  provider: 'openai',
-  field: 'secret',
-};
+const context: RecordContext = sampleContext;
 const dek = randomBytes(32);
 const keys: DataKeySet = {
   get: (version) => (version === 1 || version === 2 ? dek : version === 3 ? randomBytes(32) : undefined),

@@ -1,18 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { sampleContext } from '../../test/support/crypto.ts';
 import { encryptRecord, HEADER_LENGTH } from './blob.ts';
 import type { RecordContext } from './context.ts';
 
 /** Security test 8: fresh salt and IV for every encryption, never repeated. */
 
 const dek = { version: 1, key: randomBytes(32) };
-const context: RecordContext = {
-  tenant: 'default',
-  userId: 'usr_alice',
-  credentialId: 'cred_0001',
-  provider: 'openai',
-  field: 'secret',
-};
+const context: RecordContext = sampleContext;
 
 const salt = (blob: Buffer) => blob.subarray(6, 38);
 const iv = (blob: Buffer) => blob.subarray(70, 82);

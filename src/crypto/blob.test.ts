@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } f
 import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { sampleContext } from '../../test/support/crypto.ts';
 import {
   BLOB_FORMAT_V1,
   type DataKeySet,
@@ -31,13 +32,7 @@ const FIXED_MESSAGES = new Set([
   'decryption failed: authentication failed',
 ]);
 
-const context: RecordContext = {
-  tenant: 'default',
-  userId: 'usr_alice',
-  credentialId: 'cred_0001',
-  provider: 'openai',
-  field: 'secret',
-};
+const context: RecordContext = sampleContext;
 
 const dek = randomBytes(32);
 const otherDek = randomBytes(32);

@@ -14,6 +14,8 @@ export interface BoundedCache<K, V> {
   set(key: K, value: V): void;
   delete(key: K): void;
   deleteWhere(predicate: (key: K, value: V) => boolean): void;
+  /** Evicts every expired entry now, rather than when it is next read. */
+  prune(): void;
   clear(): void;
   readonly size: number;
 }
@@ -50,6 +52,7 @@ export function createBoundedCache<K, V>({
       }
       const previous = entries.get(key);
       if (previous && previous.value !== value) drop(key);
+      // Map keeps an existing key's place: delete first so a re-set entry becomes the most recent.
       entries.delete(key);
       entries.set(key, { value, expiresAt: now() + ttlMs });
       while (entries.size > maxEntries) {
@@ -61,6 +64,10 @@ export function createBoundedCache<K, V>({
     delete: drop,
     deleteWhere(predicate) {
       for (const [key, entry] of entries) if (predicate(key, entry.value)) drop(key);
+    },
+    prune() {
+      const time = now();
+      for (const [key, entry] of entries) if (entry.expiresAt <= time) drop(key);
     },
     clear() {
       for (const key of [...entries.keys()]) drop(key);

@@ -1,5 +1,6 @@
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { sampleContext } from '../../test/support/crypto.ts';
 import { aesGcmDecrypt, aesGcmEncrypt } from './aead.ts';
 import { type DataKeySet, decryptRecord, encryptRecord } from './blob.ts';
 import type { RecordContext } from './context.ts';
@@ -19,13 +20,7 @@ vi.mock('node:crypto', async (importOriginal) => {
 
 const decipherCalls = () => vi.mocked(createDecipheriv).mock.calls;
 
-const context: RecordContext = {
-  tenant: 'default',
-  userId: 'usr_alice',
-  credentialId: 'cred_0001',
-  provider: 'openai',
-  field: 'secret',
-};
+const context: RecordContext = sampleContext;
 const dek = randomBytes(32);
 const keys: DataKeySet = { get: (version) => (version === 1 ? dek : undefined), minVersion: 1 };
 const plaintext = Buffer.from('sk-spy-target');

@@ -90,6 +90,22 @@ describe('createDekCache', () => {
     expect(isZero(b)).toBe(true);
   });
 
+  it('prune zeroes expired keys that nobody reads again, and keeps live ones', () => {
+    const time = clock();
+    const cache = createDekCache({ ttlMs: 1_000, now: time.now });
+    const old = key();
+    cache.set('usr_old', 1, old);
+    time.advance(600);
+    const fresh = key();
+    cache.set('usr_fresh', 1, fresh);
+    time.advance(500);
+    cache.prune();
+    expect(isZero(old)).toBe(true);
+    expect(cache.size).toBe(1);
+    expect(isZero(fresh)).toBe(false);
+    expect(cache.get('usr_fresh', 1)).toBe(fresh);
+  });
+
   it('replacing a key zeroes the previous one', () => {
     const cache = createDekCache();
     const first = key();

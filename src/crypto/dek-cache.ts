@@ -1,7 +1,9 @@
+import { createBoundedCache } from './bounded-cache.ts';
+
 /**
  * A small in-memory cache of unwrapped data keys so that a reveal does not unwrap every time.
  * Bounded (least recently used goes first), entries expire after a TTL, and every key that leaves the
- * cache is zeroed. Callers use a cached key synchronously and never keep or zero it themselves.
+ * cache is zeroed. The cache owns what it holds: callers copy a key out (see vault/data-keys.ts).
  */
 export interface DekCacheOptions {
   maxEntries?: number;
@@ -14,14 +16,10 @@ export interface DekCache {
   set(userId: string, version: number, key: Buffer): void;
   /** Drops (and zeroes) every cached key of a user. */
   deleteUser(userId: string): void;
+  /** Zeroes and drops expired keys now rather than when next read. */
+  prune(): void;
   clear(): void;
   readonly size: number;
-}
-
-interface Entry {
-  userId: string;
-  key: Buffer;
-  expiresAt: number;
 }
 
 export function createDekCache({
@@ -29,51 +27,27 @@ export function createDekCache({
   ttlMs = 5 * 60_000,
   now = Date.now,
 }: DekCacheOptions = {}): DekCache {
-  const entries = new Map<string, Entry>();
+  const cache = createBoundedCache<string, { userId: string; key: Buffer }>({
+    maxEntries,
+    ttlMs,
+    now,
+    onEvict: (entry) => entry.key.fill(0),
+  });
+  // Version first: it cannot contain ':', so no two (user, version) pairs share a cache key.
   const id = (userId: string, version: number) => `${version}:${userId}`;
-  const drop = (cacheKey: string, entry: Entry) => {
-    entries.delete(cacheKey);
-    entry.key.fill(0);
-  };
-
   return {
-    get(userId, version) {
-      const cacheKey = id(userId, version);
-      const entry = entries.get(cacheKey);
-      if (!entry) return undefined;
-      if (entry.expiresAt <= now()) {
-        drop(cacheKey, entry);
-        return undefined;
-      }
-      entries.delete(cacheKey);
-      entries.set(cacheKey, entry);
-      return entry.key;
-    },
+    get: (userId, version) => cache.get(id(userId, version))?.key,
     set(userId, version, key) {
-      if (maxEntries <= 0 || ttlMs <= 0) {
-        key.fill(0);
-        return;
-      }
       const cacheKey = id(userId, version);
-      const previous = entries.get(cacheKey);
-      if (previous && previous.key !== key) drop(cacheKey, previous);
-      // Map.set keeps an existing key's place: delete first so a re-set entry becomes the most recent.
-      entries.delete(cacheKey);
-      entries.set(cacheKey, { userId, key, expiresAt: now() + ttlMs });
-      while (entries.size > maxEntries) {
-        const oldest = entries.entries().next().value;
-        if (!oldest) break;
-        drop(oldest[0], oldest[1]);
-      }
+      const existing = cache.get(cacheKey);
+      // The same buffer again is a use, not a replacement: keep the entry so its key is not zeroed.
+      cache.set(cacheKey, existing?.key === key ? existing : { userId, key });
     },
-    deleteUser(userId) {
-      for (const [cacheKey, entry] of entries) if (entry.userId === userId) drop(cacheKey, entry);
-    },
-    clear() {
-      for (const [cacheKey, entry] of entries) drop(cacheKey, entry);
-    },
+    deleteUser: (userId) => cache.deleteWhere((_, entry) => entry.userId === userId),
+    prune: () => cache.prune(),
+    clear: () => cache.clear(),
     get size() {
-      return entries.size;
+      return cache.size;
     },
   };
 }

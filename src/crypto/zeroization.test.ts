@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { sampleContext } from '../../test/support/crypto.ts';
 import { aesGcmDecrypt, aesGcmEncrypt } from './aead.ts';
 import { type DataKeySet, decryptRecord, encryptRecord, fingerprintSecret } from './blob.ts';
 import type { RecordContext } from './context.ts';
@@ -55,13 +56,7 @@ function expectDerivedKeysZeroed(count: number) {
   }
 }
 
-const context: RecordContext = {
-  tenant: 'default',
-  userId: 'usr_alice',
-  credentialId: 'cred_0001',
-  provider: 'openai',
-  field: 'secret',
-};
+const context: RecordContext = sampleContext;
 const dek = randomBytes(32);
 const keys: DataKeySet = { get: (version) => (version === 1 ? dek : undefined), minVersion: 1 };
 const secret = Buffer.from(`sk-zeroize-${randomBytes(16).toString('hex')}`);
