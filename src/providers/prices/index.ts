@@ -1,0 +1,9 @@
+export {
+  costOf,
+  createPriceTable,
+  defaultPriceTable,
+  loadPriceTable,
+  type PriceTable,
+  priceFileSchema,
+} from './prices.ts';
+export { builtInPrices, PRICE_TABLE_SOURCE, PRICE_TABLE_VERSION } from './table.ts';
