@@ -123,7 +123,8 @@ export interface TextResult {
 
 export type TextStreamEvent =
   | { type: 'text-delta'; text: string }
-  | { type: 'finish'; finishReason: string; usage: Usage };
+  /** warnings: options the model could not honour (a stream has no result to carry them). */
+  | { type: 'finish'; finishReason: string; usage: Usage; warnings?: string[] };
 
 export interface ImageRequest {
   prompt: string;
