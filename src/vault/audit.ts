@@ -214,7 +214,10 @@ export interface AuditQueue {
 
 export interface AuditQueueOptions {
   db: Kysely<Tables>;
-  /** Runs in the flush transaction, after the events are appended (e.g. last-used timestamps). */
+  /**
+   * Runs in the flush transaction (e.g. last-used timestamps), before the events are appended: it takes
+   * row locks, and every writer takes its row locks before the audit lock, or two of them deadlock.
+   */
   afterAppend?: (trx: Transaction<Tables>, events: readonly AuditEvent[]) => Promise<void>;
   flushIntervalMs?: number;
   maxBatch?: number;
@@ -253,8 +256,8 @@ export function createAuditQueue({
       for (const [identity, event] of byIdentity) if (taken.has(event)) byIdentity.delete(identity);
       try {
         await db.transaction().execute(async (trx) => {
-          await appendAuditEvents(trx, batch);
           await afterAppend?.(trx, batch);
+          await appendAuditEvents(trx, batch);
         });
       } catch (error) {
         // Put the batch back in front (not coalesced further) so nothing is lost and order holds.

@@ -177,7 +177,8 @@ export function createVault({
         const previous = lastUse.get(event.credentialId);
         if (!previous || previous < event.occurredAt) lastUse.set(event.credentialId, event.occurredAt);
       }
-      for (const [credentialId, usedAt] of lastUse) {
+      // In id order, so two instances flushing at once lock the same rows in the same order.
+      for (const [credentialId, usedAt] of [...lastUse].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
         await trx
           .updateTable('credentials')
           .set({ last_used_at: usedAt })
@@ -425,6 +426,18 @@ export function createVault({
   }
 
   /**
+   * A user's data key. One that cannot be unwrapped (a tampered wrapped key, a master key below the
+   * minimum decryption version or missing from the keyring) is a decryption failure, not a crash.
+   */
+  async function dataKeyFor(userId: string, version: number): Promise<Buffer | undefined> {
+    try {
+      return await dataKeys.get(userId, version);
+    } catch (error) {
+      undecryptable(error);
+    }
+  }
+
+  /**
    * The current row and its verified record key, from the cache or the database. The key returned is
    * a copy the caller zeroes: the cache zeroes its own on eviction, which can happen between awaits.
    */
@@ -435,7 +448,7 @@ export function createVault({
     const seen = generation;
     const row = await currentRow(db, userId, provider);
     if (!row) throw notFound(provider);
-    const dek = await dataKeys.get(userId, row.dek_version);
+    const dek = await dataKeyFor(userId, row.dek_version);
     if (!dek) throw notFound(provider);
     let key: Buffer;
     try {
@@ -508,7 +521,7 @@ export function createVault({
       .where('user_id', '=', userId)
       .executeTakeFirst();
     if (!row) throw new KeyhavenError('not_found', 'no such credential for this user');
-    const dek = await dataKeys.get(userId, row.dek_version);
+    const dek = await dataKeyFor(userId, row.dek_version);
     if (!dek) throw new KeyhavenError('not_found', 'no such credential for this user');
     let plaintext: Buffer;
     try {
@@ -726,7 +739,17 @@ export function createVault({
         .where('user_id', '=', userId)
         .returning('credential_id')
         .executeTakeFirst();
-      if (!released) return;
+      if (!released) {
+        // Releasing a reference that is already gone is harmless, but only on one's own credential.
+        const owned = await trx
+          .selectFrom('credentials')
+          .select('id')
+          .where('id', '=', credentialId)
+          .where('user_id', '=', userId)
+          .executeTakeFirst();
+        if (!owned) throw new KeyhavenError('not_found', 'no such credential for this user');
+        return;
+      }
       const row = await trx
         .selectFrom('credentials')
         .select(['provider'])
