@@ -33,6 +33,21 @@ describe('send', () => {
     expect(JSON.stringify({ ...error, message: error.message, stack: error.stack })).not.toContain(secret);
   });
 
+  it('redacts a secret that straddles the error body limit', async () => {
+    const secret = 'sk-test-CANARY-straddle-0123456789';
+    const body = `${'x'.repeat(4096 - 10)}${secret}`;
+    const fetchImplementation: typeof fetch = async () => new Response(body, { status: 400 });
+    const error = await send(context(fetchImplementation), {
+      path: '/x',
+      headers: {},
+      secrets: [secret],
+    }).catch((caught: unknown) => caught);
+    expect(isUpstreamError(error)).toBe(true);
+    if (!isUpstreamError(error)) return;
+    expect(error.body).not.toContain(secret.slice(0, 10));
+    expect(error.message).not.toContain(secret.slice(0, 10));
+  });
+
   it('turns a transport failure into unreachable without the URL or the cause', async () => {
     const fetchImplementation: typeof fetch = async () => {
       throw new TypeError(

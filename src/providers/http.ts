@@ -65,7 +65,9 @@ export async function upstreamErrorFrom(
   response: Response,
   secrets: readonly string[],
 ): Promise<UpstreamError> {
-  const raw = redactSecrets((await response.text().catch(() => '')).slice(0, MAX_ERROR_BODY), secrets);
+  // Redact before truncating: a secret cut in half by the limit would otherwise survive as a fragment.
+  const text = await response.text().catch(() => '');
+  const raw = redactSecrets(text.slice(0, MAX_ERROR_BODY * 4), secrets).slice(0, MAX_ERROR_BODY);
   const body = parseBody(raw);
   const details = context.mapError(response.status, body, response.headers);
   const message =
