@@ -12,6 +12,8 @@ export interface Config {
   /** PostgreSQL schema Keyhaven's tables live in (created when missing). */
   databaseSchema: string;
   tenant: string;
+  /** A JSON price file merged over the built-in price table. */
+  pricesFile: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -36,6 +38,7 @@ const schema = z.object({
     (value) => value === undefined || /^[a-z0-9][a-z0-9_-]{0,63}$/.test(value),
     'must be 1-64 lower-case letters, digits, _ or -',
   ),
+  KEYHAVEN_PRICES_FILE: optionalText,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 });
 
@@ -45,6 +48,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     DATABASE_URL: env.DATABASE_URL,
     KEYHAVEN_DATABASE_SCHEMA: env.KEYHAVEN_DATABASE_SCHEMA,
     KEYHAVEN_TENANT: env.KEYHAVEN_TENANT,
+    KEYHAVEN_PRICES_FILE: env.KEYHAVEN_PRICES_FILE,
     LOG_LEVEL: env.LOG_LEVEL?.trim() || undefined,
   });
   if (!result.success) {
@@ -58,6 +62,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     databaseUrl: values.DATABASE_URL,
     databaseSchema: values.KEYHAVEN_DATABASE_SCHEMA ?? 'public',
     tenant: values.KEYHAVEN_TENANT ?? 'default',
+    pricesFile: values.KEYHAVEN_PRICES_FILE ? resolve(values.KEYHAVEN_PRICES_FILE) : undefined,
     logLevel: values.LOG_LEVEL ?? 'info',
     env,
   };

@@ -1,17 +1,30 @@
 import { type Config, loadConfig } from './config.ts';
 import { createLocalKms, type Keyring, type Kms, loadKeyring } from './crypto/index.ts';
+import { builtInProviders } from './providers/builtin.ts';
+import { type ProviderInfo, providerInfo } from './providers/catalog.ts';
+import { loadPriceTable, type PriceTable } from './providers/prices/index.ts';
+import { createProviderRegistry, type ProviderRegistry } from './providers/registry.ts';
+import type { ProviderAdapter, ProviderDefinition, ValidationResult } from './providers/spec.ts';
 import { type Database, openDatabase } from './store/index.ts';
-import { createVault, type Vault, type VaultDependencies } from './vault/index.ts';
+import { createVault, type Vault } from './vault/index.ts';
 
 /**
  * The composition root: configuration -> database (PostgreSQL or embedded PGlite), keyring and KMS,
- * and the services built on them. Everything that runs Keyhaven (library, CLI, server) starts here.
+ * the provider registry and price table, and the services built on them. Everything that runs Keyhaven
+ * (library, CLI, server) starts here.
  */
 export interface KeyhavenOptions {
   config?: Config;
-  validate?: VaultDependencies['validate'];
+  /** Your own providers (see defineProvider), added to the built-in ones. */
+  providers?: readonly ProviderDefinition[];
+  /** Replaces provider validation (tests, or a deployment that validates elsewhere). */
+  validate?: (
+    provider: string,
+    credentials: Parameters<ProviderRegistry['validate']>[1],
+  ) => Promise<ValidationResult>;
   warn?: (message: string) => void;
   kms?: Kms;
+  fetch?: typeof fetch;
 }
 
 export interface Keyhaven {
@@ -19,15 +32,31 @@ export interface Keyhaven {
   database: Database;
   kms: Kms;
   vault: Vault;
+  providers: ProviderRegistry;
+  prices: PriceTable;
+  /** Every provider, as plain data (no secrets). */
+  catalog(): ProviderInfo[];
+  /** An adapter that uses the user's stored credential, read from the vault at each request. */
+  adapterFor(userId: string, provider: string, purpose?: string): ProviderAdapter;
+  /** An adapter over credentials given directly (checked against the provider's schema first). */
+  adapterFromCredentials(provider: string, credentials: Record<string, unknown>): ProviderAdapter;
   close(): Promise<void>;
 }
 
 export async function createKeyhaven({
   config = loadConfig(),
+  providers = [],
   validate,
   warn = (message) => process.stderr.write(`${message}\n`),
   kms: externalKms,
+  fetch: fetchImplementation,
 }: KeyhavenOptions = {}): Promise<Keyhaven> {
+  const registry = createProviderRegistry({
+    providers: [...builtInProviders, ...providers],
+    env: config.env,
+    ...(fetchImplementation ? { fetch: fetchImplementation } : {}),
+  });
+  const prices = loadPriceTable(config.pricesFile);
   const keyring: Keyring | undefined = externalKms
     ? undefined
     : loadKeyring({
@@ -48,12 +77,24 @@ export async function createKeyhaven({
     keyring?.destroy();
     throw error;
   }
-  const vault = createVault({ db: database.db, kms, tenant: config.tenant, validate });
+  const vault = createVault({
+    db: database.db,
+    kms,
+    tenant: config.tenant,
+    catalog: registry.catalog,
+    validate: validate ?? registry.validate,
+  });
   return {
     config,
     database,
     kms,
     vault,
+    providers: registry,
+    prices,
+    catalog: () => registry.list().map(providerInfo),
+    adapterFor: (userId, provider, purpose = 'proxy') =>
+      registry.adapterForUser(vault, userId, provider, purpose),
+    adapterFromCredentials: (provider, credentials) => registry.adapterFromCredentials(provider, credentials),
     async close() {
       await vault.close();
       await database.close();
