@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { type HttpContext, parseJsonEvent, requestJson, send, sseEvents } from '../http.ts';
+import type { Connection } from '../adapter-support.ts';
+import { parseJsonEvent, requestJson, send, sseEvents } from '../http.ts';
 import type { TextModel, TextRequest, TextResult, TextStreamEvent } from '../spec.ts';
 import { isUpstreamError, UpstreamError } from '../upstream-error.ts';
 import { ANTHROPIC_PROVIDER, anthropicStreamError } from './anthropic-errors.ts';
@@ -15,12 +16,6 @@ import {
  * top-level `system` field; `max_tokens` is required by Anthropic, so it is defaulted with a warning.
  */
 export const DEFAULT_MAX_TOKENS = 4096;
-
-export interface AnthropicConnection {
-  http: HttpContext;
-  /** Reads the credential now (never cached) and returns the headers that carry it. */
-  authorise(): Promise<{ headers: Record<string, string>; secrets: string[] }>;
-}
 
 interface MessagesBody {
   model: string;
@@ -133,10 +128,10 @@ function streamFailure(error: unknown, signal: AbortSignal | undefined): unknown
   });
 }
 
-export function createAnthropicMessages(connection: AnthropicConnection): TextModel {
+export function createAnthropicMessages(connection: Connection): TextModel {
   async function generate(request: TextRequest): Promise<TextResult> {
     const { body, warnings } = toMessagesBody(request);
-    const { headers, secrets } = await connection.authorise();
+    const { headers, secrets } = await connection.authorize();
     const { data, response } = await requestJson(connection.http, {
       path: '/v1/messages',
       headers,
@@ -162,7 +157,7 @@ export function createAnthropicMessages(connection: AnthropicConnection): TextMo
 
   async function* stream(request: TextRequest): AsyncGenerator<TextStreamEvent> {
     const { body, warnings } = toMessagesBody(request);
-    const { headers, secrets } = await connection.authorise();
+    const { headers, secrets } = await connection.authorize();
     const response = await send(connection.http, {
       path: '/v1/messages',
       headers: { ...headers, accept: 'text/event-stream' },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { type HttpContext, parseJsonEvent, requestJson, send, sseEvents } from '../http.ts';
+import type { Connection } from '../adapter-support.ts';
+import { parseJsonEvent, requestJson, send, sseEvents } from '../http.ts';
 import type { TextModel, TextRequest, TextResult, TextStreamEvent } from '../spec.ts';
 import { isUpstreamError, UpstreamError } from '../upstream-error.ts';
 import { GOOGLE_GEMINI_PROVIDER, googleStreamError } from './google-gemini-errors.ts';
@@ -10,12 +11,6 @@ import { type GeminiUsage, geminiUsageSchema, normaliseGeminiUsage } from './goo
  * become `systemInstruction`, the assistant role is `model`. A stream is `data: <GenerateContentResponse>`
  * events with no terminator: the last chunk carries finishReason and the final usage.
  */
-export interface GeminiConnection {
-  http: HttpContext;
-  /** Reads the credential now (never cached) and returns the headers that carry it. */
-  authorise(): Promise<{ headers: Record<string, string>; secrets: string[] }>;
-}
-
 interface GenerateContentBody {
   contents: { role: 'user' | 'model'; parts: { text: string }[] }[];
   systemInstruction?: { parts: { text: string }[] };
@@ -135,10 +130,10 @@ function isErrorChunk(value: unknown): boolean {
   return typeof value === 'object' && value !== null && 'error' in value && typeof value.error === 'object';
 }
 
-export function createGeminiGenerateContent(connection: GeminiConnection): TextModel {
+export function createGeminiGenerateContent(connection: Connection): TextModel {
   async function generate(request: TextRequest): Promise<TextResult> {
     const { body, warnings } = toGenerateContentBody(request);
-    const { headers, secrets } = await connection.authorise();
+    const { headers, secrets } = await connection.authorize();
     const { data, response } = await requestJson(connection.http, {
       path: `${geminiModelPath(request.model)}:generateContent`,
       headers,
@@ -162,7 +157,7 @@ export function createGeminiGenerateContent(connection: GeminiConnection): TextM
 
   async function* stream(request: TextRequest): AsyncGenerator<TextStreamEvent> {
     const { body, warnings } = toGenerateContentBody(request);
-    const { headers, secrets } = await connection.authorise();
+    const { headers, secrets } = await connection.authorize();
     const response = await send(connection.http, {
       path: `${geminiModelPath(request.model)}:streamGenerateContent?alt=sse`,
       headers: { ...headers, accept: 'text/event-stream' },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { validationResult } from '../adapter-support.ts';
 import { type HttpContext, requestJson } from '../http.ts';
 import type {
   AdapterOptions,
@@ -64,23 +65,6 @@ function failure(
 }
 
 const startedSchema = z.object({ name: z.string() });
-
-/** What validate() reports for an error: a bad credential is invalid, anything else says why not. */
-export function validationResultOf(error: unknown): ValidationResult {
-  if (!isUpstreamError(error)) throw error;
-  switch (error.kind) {
-    case 'authentication':
-    case 'permission':
-      return { status: 'invalid', reason: error.message };
-    case 'rate_limited':
-    case 'quota_exhausted':
-      return error.retryAfterMs === undefined
-        ? { status: 'rate_limited' }
-        : { status: 'rate_limited', retryAfterMs: error.retryAfterMs };
-    default:
-      return { status: 'unreachable', reason: error.message };
-  }
-}
 
 export function createGoogleVeoAdapter({
   baseURL,
@@ -246,7 +230,7 @@ export function createGoogleVeoAdapter({
       }
       return { status: 'valid' };
     } catch (error) {
-      return validationResultOf(error);
+      return validationResult(error, options.signal);
     }
   }
 

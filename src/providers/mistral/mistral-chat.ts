@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { type HttpContext, parseJsonEvent, requestJson, send, sseEvents } from '../http.ts';
+import type { Connection } from '../adapter-support.ts';
+import { parseJsonEvent, requestJson, send, sseEvents } from '../http.ts';
 import type { TextModel, TextRequest, TextResult, TextStreamEvent, Usage } from '../spec.ts';
 import { EMPTY_USAGE } from '../spec.ts';
 import { isUpstreamError, UpstreamError } from '../upstream-error.ts';
@@ -10,17 +11,6 @@ import { isMistralStreamError, mistralStreamError } from './mistral-errors.ts';
  * Mistral's differences: `max_tokens`, no `stream_options` (usage always rides on the last chunk), and
  * content that reasoning models send as a list of text and thinking chunks.
  */
-export interface Authorization {
-  headers: Record<string, string>;
-  secrets: readonly string[];
-}
-
-export interface MistralChatOptions {
-  http: HttpContext;
-  /** Reads the credential: called once per request, never cached. */
-  authorize(): Promise<Authorization>;
-}
-
 const usageSchema = z.object({
   prompt_tokens: z.number().int().min(0),
   completion_tokens: z.number().int().min(0),
@@ -82,7 +72,7 @@ function invalidResponse(message: string): UpstreamError {
   return new UpstreamError({ provider: 'mistral', kind: 'invalid_response', message });
 }
 
-export function createMistralChatModel({ http, authorize }: MistralChatOptions): TextModel {
+export function createMistralChatModel({ http, authorize }: Connection): TextModel {
   return {
     async generate(request): Promise<TextResult> {
       const { headers, secrets } = await authorize();

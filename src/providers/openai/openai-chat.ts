@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { type HttpContext, parseJsonEvent, requestJson, send, sseEvents } from '../http.ts';
+import type { Connection } from '../adapter-support.ts';
+import { parseJsonEvent, requestJson, send, sseEvents } from '../http.ts';
 import type { TextModel, TextRequest, TextResult, TextStreamEvent, Usage } from '../spec.ts';
 import { EMPTY_USAGE } from '../spec.ts';
 import { isUpstreamError, UpstreamError } from '../upstream-error.ts';
@@ -9,17 +10,6 @@ import { openAIStreamError } from './openai-errors.ts';
  * Chat completions (`POST /chat/completions`), plain and streamed. OpenAI's prompt_tokens include the
  * cached tokens and completion_tokens include the reasoning tokens; Usage counts each token once.
  */
-export interface Authorization {
-  headers: Record<string, string>;
-  secrets: readonly string[];
-}
-
-export interface OpenAIChatOptions {
-  http: HttpContext;
-  /** Reads the credential: called once per request, never cached. */
-  authorize(): Promise<Authorization>;
-}
-
 const usageSchema = z.object({
   prompt_tokens: z.number().int().min(0),
   completion_tokens: z.number().int().min(0),
@@ -107,7 +97,7 @@ function hasErrorMember(data: unknown): data is { error: unknown } {
   return typeof data === 'object' && data !== null && 'error' in data && Boolean(data.error);
 }
 
-export function createOpenAIChatModel({ http, authorize }: OpenAIChatOptions): TextModel {
+export function createOpenAIChatModel({ http, authorize }: Connection): TextModel {
   return {
     async generate(request): Promise<TextResult> {
       const { headers, secrets } = await authorize();

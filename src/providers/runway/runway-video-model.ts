@@ -1,10 +1,10 @@
 import { z } from 'zod';
+import type { Connection } from '../adapter-support.ts';
 import { requestJson, send } from '../http.ts';
 import type { VideoModel } from '../spec.ts';
 import { isUpstreamError, UpstreamError } from '../upstream-error.ts';
 import { buildRunwayTask } from './build-runway-task.ts';
 import { mapRunwayStatus, runwayTaskSchema } from './map-runway-status.ts';
-import type { RunwayConnection } from './runway-connection.ts';
 import { decodeRunwayOperation, encodeRunwayOperation } from './runway-operation.ts';
 
 /**
@@ -23,7 +23,7 @@ function invalidResponse(what: string): UpstreamError {
 
 const taskPath = (taskId: string) => `/v1/tasks/${encodeURIComponent(taskId)}`;
 
-export function createRunwayVideoModel(connection: RunwayConnection): VideoModel {
+export function createRunwayVideoModel(connection: Connection): VideoModel {
   return {
     async start(request) {
       // Refuses bad input before the credential is read or any request is made.

@@ -1,8 +1,8 @@
 import { z } from 'zod';
+import type { Connection } from '../adapter-support.ts';
 import { requestJson } from '../http.ts';
 import { EMPTY_USAGE, type ImageModel, type ImageRequest } from '../spec.ts';
 import { UpstreamError, type UpstreamErrorKind } from '../upstream-error.ts';
-import type { StabilityConnection } from './stability-connection.ts';
 import {
   findStabilityImageModel,
   STABILITY_ASPECT_RATIOS,
@@ -90,7 +90,7 @@ export function buildStabilityGeneration(request: ImageRequest): StabilityGenera
   return { model, path: `/v2beta/stable-image/generate/${model.endpoint}`, form, outputFormat, warnings };
 }
 
-export function createStabilityImageModel(connection: StabilityConnection): ImageModel {
+export function createStabilityImageModel(connection: Connection): ImageModel {
   return {
     async generate(request) {
       const generation = buildStabilityGeneration(request);
