@@ -1,17 +1,14 @@
 import { z } from 'zod';
-import { UpstreamError } from '../upstream-error.ts';
+import { operationCodec } from '../opaque-operation.ts';
 
 /**
- * The opaque operation start() hands out: `google-veo:` + base64url(JSON). It carries Google's
- * operation name, which API it lives on, and what status() needs to report usage (Google's operation
- * has no duration or resolution), so status() needs no store.
+ * The opaque operation start() hands out (see operationCodec): Google's operation name, which API it
+ * lives on, and what status() needs to report usage (Google's operation has no duration or resolution).
  *
  * Names are checked against Google's two shapes before they go into a URL path:
  *   Gemini API  models/{model}/operations/{id}
  *   Vertex AI   projects/{project}/locations/{location}/publishers/google/models/{model}/operations/{id}
  */
-const PREFIX = 'google-veo:';
-
 const GEMINI_NAME = /^models\/[a-z0-9][a-z0-9.-]*\/operations\/[A-Za-z0-9_-]+$/;
 const VERTEX_NAME =
   /^projects\/([a-z0-9][a-z0-9.:-]*)\/locations\/([a-z0-9][a-z0-9-]*)\/publishers\/google\/models\/([a-z0-9][a-z0-9.-]*)\/operations\/[A-Za-z0-9_-]+$/;
@@ -39,25 +36,10 @@ export function vertexResourceOf(name: string): { resource: string; location: st
   return { resource: name.slice(0, name.indexOf('/operations/')), location: match[2] };
 }
 
-export function encodeVeoOperation(operation: VeoOperation): string {
-  return `${PREFIX}${Buffer.from(JSON.stringify(operation)).toString('base64url')}`;
-}
-
-export function decodeVeoOperation(operation: string): VeoOperation {
-  let parsed: unknown;
-  try {
-    if (!operation.startsWith(PREFIX)) throw new Error('prefix');
-    parsed = JSON.parse(Buffer.from(operation.slice(PREFIX.length), 'base64url').toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
-  const result = operationSchema.safeParse(parsed);
-  if (!result.success || !isOperationName(result.data.api, result.data.name)) {
-    throw new UpstreamError({
-      provider: 'google-veo',
-      kind: 'bad_request',
-      message: 'operation is not a Veo operation returned by start()',
-    });
-  }
-  return result.data;
-}
+const codec = operationCodec(
+  'google-veo',
+  'Veo',
+  operationSchema.refine((operation) => isOperationName(operation.api, operation.name)),
+);
+export const encodeVeoOperation = codec.encode;
+export const decodeVeoOperation = codec.decode;
