@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { redactSecrets } from '../../crypto/index.ts';
-import type { ErrorDetails, ErrorMapper } from '../http.ts';
+import type { ErrorDetails } from '../http.ts';
 import { kindFromStatus, parseDuration, UpstreamError, type UpstreamErrorKind } from '../upstream-error.ts';
 
 /**
@@ -39,12 +39,14 @@ type Detail = z.infer<typeof detail>;
 /** google.api.ErrorReason values and what they mean for a stored credential. */
 const KIND_BY_REASON: Readonly<Record<string, UpstreamErrorKind>> = {
   API_KEY_INVALID: 'authentication',
+  API_KEY_EXPIRED: 'authentication',
   ACCESS_TOKEN_EXPIRED: 'authentication',
   ACCESS_TOKEN_TYPE_UNSUPPORTED: 'authentication',
   CREDENTIALS_MISSING: 'authentication',
   CONSUMER_INVALID: 'authentication',
   CONSUMER_SUSPENDED: 'permission',
   SERVICE_DISABLED: 'permission',
+  IAM_PERMISSION_DENIED: 'permission',
   API_KEY_SERVICE_BLOCKED: 'permission',
   API_KEY_HTTP_REFERRER_BLOCKED: 'permission',
   API_KEY_IP_ADDRESS_BLOCKED: 'permission',
@@ -70,6 +72,7 @@ const KIND_BY_STATUS: Readonly<Record<string, UpstreamErrorKind>> = {
   RESOURCE_EXHAUSTED: 'rate_limited',
   INTERNAL: 'server_error',
   UNKNOWN: 'server_error',
+  DATA_LOSS: 'server_error',
   UNAVAILABLE: 'overloaded',
   DEADLINE_EXCEEDED: 'timeout',
 };
@@ -116,9 +119,10 @@ export function summariseGoogleError(
     const result = detail.safeParse(entry);
     return result.success ? [result.data] : [];
   });
-  const reason = details.find((entry) => typeOf(entry) === 'google.rpc.ErrorInfo' && entry.reason)?.reason;
-  const retryDelay = details.find((entry) => typeOf(entry) === 'google.rpc.RetryInfo')?.retryDelay;
-  const retryAfterMs = parseDuration(retryDelay);
+  // Only ErrorInfo carries a top-level reason and only RetryInfo a retryDelay, so neither needs its
+  // @type (Vertex bodies sometimes come without one).
+  const reason = details.find((entry) => entry.reason)?.reason;
+  const retryAfterMs = parseDuration(details.find((entry) => entry.retryDelay)?.retryDelay);
   const httpStatus = status ?? error.code;
   let kind: UpstreamErrorKind | undefined = reason ? KIND_BY_REASON[reason] : undefined;
   if (kind === undefined && error.status === 'RESOURCE_EXHAUSTED') {
@@ -127,11 +131,15 @@ export function summariseGoogleError(
   kind ??=
     (error.status ? KIND_BY_STATUS[error.status] : undefined) ??
     (httpStatus ? kindFromStatus(httpStatus) : 'server_error');
-  return { kind, message: error.message, providerCode: reason ?? error.status, retryAfterMs };
+  // An empty message says nothing: leaving it out lets the caller fall back to the HTTP status.
+  return { kind, message: error.message || undefined, providerCode: reason ?? error.status, retryAfterMs };
 }
 
-/** The ErrorMapper for any Google API speaking google.rpc.Status (Gemini API, Vertex AI). */
-export const mapGoogleError: ErrorMapper = (status, body): ErrorDetails => {
+/**
+ * The ErrorMapper for any Google API speaking google.rpc.Status (Gemini API, Vertex AI). Headers are
+ * not read: Google puts its wait in the body's RetryInfo.
+ */
+export function mapGoogleError(status: number, body: unknown, _headers?: Headers): ErrorDetails {
   const summary = summariseGoogleError(status, body);
   if (!summary) return {};
   return {
@@ -140,7 +148,7 @@ export const mapGoogleError: ErrorMapper = (status, body): ErrorDetails => {
     ...(summary.providerCode === undefined ? {} : { providerCode: summary.providerCode }),
     ...(summary.retryAfterMs === undefined ? {} : { retryAfterMs: summary.retryAfterMs }),
   };
-};
+}
 
 /**
  * An error object inside a stream (`data: {"error":{...}}`): the response was 200, so the kind comes from

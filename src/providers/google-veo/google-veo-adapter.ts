@@ -13,7 +13,7 @@ import { isUpstreamError, UpstreamError } from '../upstream-error.ts';
 import { buildVeoPrediction } from './build-veo-prediction.ts';
 import { mapVeoOperation } from './map-veo-operation.ts';
 import { parseServiceAccount, type ServiceAccount, serviceAccountSecrets } from './service-account.ts';
-import { mapGoogleError } from './veo-errors.ts';
+import { mapVeoError } from './veo-errors.ts';
 import {
   decodeVeoOperation,
   encodeVeoOperation,
@@ -105,7 +105,7 @@ export function createGoogleVeoAdapter({
     if (credential.api === 'gemini') {
       return {
         api: 'gemini',
-        http: { provider: PROVIDER, fetch, baseURL, mapError: mapGoogleError, now },
+        http: { provider: PROVIDER, fetch, baseURL, mapError: mapVeoError, now },
         headers: { 'x-goog-api-key': credential.apiKey },
         secrets: [credential.apiKey],
       };
@@ -119,7 +119,7 @@ export function createGoogleVeoAdapter({
         provider: PROVIDER,
         fetch,
         baseURL: vertexBaseURL(location ?? credential.location, env),
-        mapError: mapGoogleError,
+        mapError: mapVeoError,
         now,
       },
       headers: { authorization: `Bearer ${token}` },

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { mapVeoOperation } from './map-veo-operation.ts';
-import { mapGoogleError } from './veo-errors.ts';
+import { mapVeoError } from './veo-errors.ts';
 import type { VeoOperation } from './veo-operation.ts';
 
 /** Bodies as Google sends them (reference/providers.md sections 3 and 4, user-pasted real responses). */
-describe('mapGoogleError', () => {
+describe('mapVeoError', () => {
   it('reads the reason before the status: a wrong API key is a 400', () => {
     const body = {
       error: {
@@ -26,7 +26,7 @@ describe('mapGoogleError', () => {
         ],
       },
     };
-    expect(mapGoogleError(400, body)).toEqual({
+    expect(mapVeoError(400, body)).toEqual({
       kind: 'authentication',
       message: 'API key not valid. Please pass a valid API key.',
       providerCode: 'API_KEY_INVALID',
@@ -43,7 +43,7 @@ describe('mapGoogleError', () => {
           details: [{ reason }],
         },
       };
-      expect(mapGoogleError(403, body)).toMatchObject({ kind: 'permission', providerCode: reason });
+      expect(mapVeoError(403, body)).toMatchObject({ kind: 'permission', providerCode: reason });
     }
   });
 
@@ -69,42 +69,44 @@ describe('mapGoogleError', () => {
         ],
       },
     };
-    expect(mapGoogleError(429, perMinute)).toEqual({
+    expect(mapVeoError(429, perMinute)).toEqual({
       kind: 'rate_limited',
       message: 'You exceeded your current quota, please check your plan and billing details.',
       providerCode: 'RESOURCE_EXHAUSTED',
       retryAfterMs: 37_200,
     });
     const perDay = JSON.parse(JSON.stringify(perMinute).replace('PerMinute', 'PerDay'));
-    expect(mapGoogleError(429, perDay).kind).toBe('quota_exhausted');
+    expect(mapVeoError(429, perDay).kind).toBe('quota_exhausted');
   });
 
   it("maps Vertex's bodies without details by their status", () => {
     const vertex = (code: number, status: string) => ({ error: { code, message: 'm', status } });
-    expect(mapGoogleError(403, vertex(403, 'PERMISSION_DENIED')).kind).toBe('permission');
-    expect(mapGoogleError(429, vertex(429, 'RESOURCE_EXHAUSTED')).kind).toBe('rate_limited');
-    expect(mapGoogleError(401, vertex(401, 'UNAUTHENTICATED')).kind).toBe('authentication');
-    expect(mapGoogleError(500, vertex(500, 'INTERNAL')).kind).toBe('server_error');
-    expect(mapGoogleError(503, vertex(503, 'UNAVAILABLE')).kind).toBe('overloaded');
-    expect(mapGoogleError(404, vertex(404, 'NOT_FOUND')).kind).toBe('not_found');
-    expect(mapGoogleError(400, vertex(400, 'FAILED_PRECONDITION')).kind).toBe('bad_request');
+    expect(mapVeoError(403, vertex(403, 'PERMISSION_DENIED')).kind).toBe('permission');
+    expect(mapVeoError(429, vertex(429, 'RESOURCE_EXHAUSTED')).kind).toBe('rate_limited');
+    expect(mapVeoError(401, vertex(401, 'UNAUTHENTICATED')).kind).toBe('authentication');
+    expect(mapVeoError(500, vertex(500, 'INTERNAL')).kind).toBe('server_error');
+    expect(mapVeoError(503, vertex(503, 'UNAVAILABLE')).kind).toBe('overloaded');
+    expect(mapVeoError(404, vertex(404, 'NOT_FOUND')).kind).toBe('not_found');
+    // One Google mapper for Gemini and Veo: FAILED_PRECONDITION is about the account or project (location
+    // not supported, billing not enabled), which only its owner can fix, so permission, not bad_request.
+    expect(mapVeoError(400, vertex(400, 'FAILED_PRECONDITION')).kind).toBe('permission');
   });
 
   it("maps the token endpoint's OAuth errors", () => {
-    expect(
-      mapGoogleError(400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' }),
-    ).toEqual({
-      kind: 'authentication',
-      providerCode: 'invalid_grant',
-      message: 'invalid_grant: Invalid JWT Signature.',
-    });
-    expect(mapGoogleError(400, { error: 'invalid_scope' }).kind).toBe('permission');
-    expect(mapGoogleError(400, { error: 'unsupported_grant_type' }).kind).toBe('bad_request');
+    expect(mapVeoError(400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' })).toEqual(
+      {
+        kind: 'authentication',
+        providerCode: 'invalid_grant',
+        message: 'invalid_grant: Invalid JWT Signature.',
+      },
+    );
+    expect(mapVeoError(400, { error: 'invalid_scope' }).kind).toBe('permission');
+    expect(mapVeoError(400, { error: 'unsupported_grant_type' }).kind).toBe('bad_request');
   });
 
   it('leaves a body it does not know to the HTTP status', () => {
-    expect(mapGoogleError(502, '<html>Error 502 (Server Error)!!1</html>')).toEqual({});
-    expect(mapGoogleError(500, { message: 'no envelope' })).toEqual({});
+    expect(mapVeoError(502, '<html>Error 502 (Server Error)!!1</html>')).toEqual({});
+    expect(mapVeoError(500, { message: 'no envelope' })).toEqual({});
   });
 });
 

@@ -5,7 +5,7 @@ import { SecretValue } from '../../crypto/index.ts';
 import { upstreamErrorFrom } from '../http.ts';
 import { UpstreamError } from '../upstream-error.ts';
 import { type ServiceAccount, serviceAccountSecrets } from './service-account.ts';
-import { mapGoogleError } from './veo-errors.ts';
+import { mapVeoError } from './veo-errors.ts';
 
 /**
  * Access tokens for Vertex AI from a service account: the OAuth 2.0 JWT bearer grant (RFC 7523). A
@@ -175,7 +175,7 @@ async function exchange(
   }
   if (!response.ok) {
     throw await upstreamErrorFrom(
-      { provider: 'google-veo', fetch, baseURL: account.tokenURL, mapError: mapGoogleError, now },
+      { provider: 'google-veo', fetch, baseURL: account.tokenURL, mapError: mapVeoError, now },
       response,
       secrets,
     );
