@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { Connection } from '../adapter-support.ts';
-import { parseJsonEvent, requestJson, send, sseEvents } from '../http.ts';
+import { chatCompletionChunks } from '../chat-completions.ts';
+import { requestJson, send } from '../http.ts';
 import type { TextModel, TextRequest, TextResult, TextStreamEvent, Usage } from '../spec.ts';
 import { EMPTY_USAGE } from '../spec.ts';
-import { isUpstreamError, UpstreamError } from '../upstream-error.ts';
+import { UpstreamError } from '../upstream-error.ts';
 import { isMistralStreamError, mistralStreamError } from './mistral-errors.ts';
 
 /**
@@ -107,39 +108,21 @@ export function createMistralChatModel({ http, authorize }: Connection): TextMod
       });
       let finishReason = 'unknown';
       let usage: Usage = { ...EMPTY_USAGE };
-      let done = false;
-      try {
-        for await (const event of sseEvents(response, request.signal)) {
-          if (event.data === '[DONE]') {
-            done = true;
-            break;
-          }
-          const data = parseJsonEvent('mistral', event.data);
-          if (event.event === 'error' || isMistralStreamError(data)) throw mistralStreamError(data, secrets);
-          const chunk = chunkSchema.safeParse(data);
-          if (!chunk.success) throw invalidResponse('a stream chunk did not have the expected shape');
-          for (const choice of chunk.data.choices) {
-            const text = textOf(choice.delta?.content);
-            if (text) yield { type: 'text-delta', text };
-            if (choice.finish_reason) finishReason = choice.finish_reason;
-          }
-          if (chunk.data.usage) usage = normalizeUsage(chunk.data.usage);
+      const chunks = chatCompletionChunks(response, {
+        provider: 'mistral',
+        signal: request.signal,
+        errorOf: (data, event) =>
+          event === 'error' || isMistralStreamError(data) ? mistralStreamError(data, secrets) : undefined,
+      });
+      for await (const data of chunks) {
+        const chunk = chunkSchema.safeParse(data);
+        if (!chunk.success) throw invalidResponse('a stream chunk did not have the expected shape');
+        for (const choice of chunk.data.choices) {
+          const text = textOf(choice.delta?.content);
+          if (text) yield { type: 'text-delta', text };
+          if (choice.finish_reason) finishReason = choice.finish_reason;
         }
-      } catch (error) {
-        if (isUpstreamError(error) || request.signal?.aborted) throw error;
-        // A body that breaks off mid-read; the socket error's text is not passed on.
-        throw new UpstreamError({
-          provider: 'mistral',
-          kind: 'unreachable',
-          message: 'the connection closed before the stream finished',
-        });
-      }
-      if (!done) {
-        throw new UpstreamError({
-          provider: 'mistral',
-          kind: 'server_error',
-          message: 'the stream ended before [DONE]; its usage was not reported',
-        });
+        if (chunk.data.usage) usage = normalizeUsage(chunk.data.usage);
       }
       yield { type: 'finish', finishReason, usage };
     },

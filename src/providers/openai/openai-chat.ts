@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { Connection } from '../adapter-support.ts';
-import { parseJsonEvent, requestJson, send, sseEvents } from '../http.ts';
+import { chatCompletionChunks } from '../chat-completions.ts';
+import { requestJson, send } from '../http.ts';
 import type { TextModel, TextRequest, TextResult, TextStreamEvent, Usage } from '../spec.ts';
 import { EMPTY_USAGE } from '../spec.ts';
-import { isUpstreamError, UpstreamError } from '../upstream-error.ts';
+import { UpstreamError } from '../upstream-error.ts';
 import { openAIStreamError } from './openai-errors.ts';
 
 /**
@@ -134,43 +135,24 @@ export function createOpenAIChatModel({ http, authorize }: Connection): TextMode
       });
       let finishReason = 'unknown';
       let usage: Usage = { ...EMPTY_USAGE };
-      let done = false;
-      try {
-        for await (const event of sseEvents(response, request.signal)) {
-          if (event.data === '[DONE]') {
-            done = true;
-            break;
-          }
-          const data = parseJsonEvent('openai', event.data);
-          if (event.event === 'error')
-            throw openAIStreamError(hasErrorMember(data) ? data.error : data, secrets);
-          if (hasErrorMember(data)) throw openAIStreamError(data.error, secrets);
-          const chunk = chunkSchema.safeParse(data);
-          if (!chunk.success) throw invalidResponse('a stream chunk did not have the expected shape');
-          for (const choice of chunk.data.choices) {
-            const text = choice.delta?.content;
-            if (text) yield { type: 'text-delta', text };
-            if (choice.finish_reason) finishReason = choice.finish_reason;
-          }
-          // Only the last chunk carries usage (include_usage); the others have usage: null.
-          if (chunk.data.usage) usage = normalizeUsage(chunk.data.usage);
+      const chunks = chatCompletionChunks(response, {
+        provider: 'openai',
+        signal: request.signal,
+        errorOf(data, event) {
+          if (event === 'error') return openAIStreamError(hasErrorMember(data) ? data.error : data, secrets);
+          return hasErrorMember(data) ? openAIStreamError(data.error, secrets) : undefined;
+        },
+      });
+      for await (const data of chunks) {
+        const chunk = chunkSchema.safeParse(data);
+        if (!chunk.success) throw invalidResponse('a stream chunk did not have the expected shape');
+        for (const choice of chunk.data.choices) {
+          const text = choice.delta?.content;
+          if (text) yield { type: 'text-delta', text };
+          if (choice.finish_reason) finishReason = choice.finish_reason;
         }
-      } catch (error) {
-        if (isUpstreamError(error) || request.signal?.aborted) throw error;
-        // A body that breaks off mid-read: the message of a socket error says nothing useful, and
-        // nothing of it is passed on.
-        throw new UpstreamError({
-          provider: 'openai',
-          kind: 'unreachable',
-          message: 'the connection closed before the stream finished',
-        });
-      }
-      if (!done) {
-        throw new UpstreamError({
-          provider: 'openai',
-          kind: 'server_error',
-          message: 'the stream ended before [DONE]; its usage was not reported',
-        });
+        // Only the last chunk carries usage (include_usage); the others have usage: null.
+        if (chunk.data.usage) usage = normalizeUsage(chunk.data.usage);
       }
       yield { type: 'finish', finishReason, usage, ...(warnings.length > 0 ? { warnings } : {}) };
     },
