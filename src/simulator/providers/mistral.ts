@@ -1,7 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { countTokens, simulatedReply } from '../text.ts';
 import type { ErrorOptions, ProviderSimulation, RouteContext, SimulatedError } from '../types.ts';
+import {
+  bearerKey,
+  chatMessages,
+  isObject,
+  type Json,
+  lastUserText,
+  retryAfterHeader,
+} from './chat-completions.ts';
 
 /**
  * Mistral as the simulator plays it, under /mistral with the SDK server URL /mistral: models and chat
@@ -23,8 +30,6 @@ const MODELS = [
 const CREATED = 1_763_000_000;
 const LIMIT_REQUESTS_PER_MINUTE = 720;
 const LIMIT_TOKENS_PER_MINUTE = 5_000_000;
-
-type Json = Record<string, unknown>;
 
 function errorBody(message: unknown, type: string, code: string | null = null, param: string | null = null) {
   return { object: 'error', message, type, param, code };
@@ -88,9 +93,7 @@ function error(status: number, options: ErrorOptions): SimulatedError {
         headers: {
           ...headers,
           ...rateLimitHeaders(0, 0),
-          ...(options.retryAfterSeconds === undefined
-            ? {}
-            : { 'retry-after': String(Math.ceil(options.retryAfterSeconds)) }),
+          ...retryAfterHeader(options.retryAfterSeconds),
         },
         body: errorBody(options.message ?? 'Rate limit exceeded', 'rate_limited', '1300'),
       };
@@ -106,35 +109,13 @@ function error(status: number, options: ErrorOptions): SimulatedError {
           status,
           headers: {
             ...headers,
-            ...(options.retryAfterSeconds === undefined
-              ? {}
-              : { 'retry-after': String(Math.ceil(options.retryAfterSeconds)) }),
+            ...retryAfterHeader(options.retryAfterSeconds),
           },
           body: errorBody(options.message ?? message, 'server_error'),
         };
       }
       return { status, headers, body: errorBody(options.message ?? 'Bad request', 'invalid_request_error') };
   }
-}
-
-function extractKey(request: IncomingMessage): string | undefined {
-  const match = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
-  return match?.[1]?.trim() || undefined;
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function messageText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    return content
-      .map((part) => (isObject(part) && typeof part.text === 'string' ? part.text : ''))
-      .filter(Boolean)
-      .join('\n');
-  }
-  return '';
 }
 
 /** Request validation failures as FastAPI writes them (the SDK's HTTPValidationError). */
@@ -165,14 +146,10 @@ async function chatCompletions(context: RouteContext) {
   if (!MODELS.some((known) => known.id === model)) {
     return context.send(400, errorBody(`Invalid model: ${model}`, 'invalid_model', '1500'), baseHeaders());
   }
-  const messages = body.messages.map((message: unknown) => ({
-    role: isObject(message) && typeof message.role === 'string' ? message.role : 'user',
-    text: isObject(message) ? messageText(message.content) : '',
-  }));
-  const lastUser = [...messages].reverse().find((message) => message.role === 'user');
+  const messages = chatMessages(body.messages);
   const limit =
     typeof body.max_tokens === 'number' && body.max_tokens > 0 ? Math.floor(body.max_tokens) : undefined;
-  const full = simulatedReply(lastUser?.text ?? '', Number.MAX_SAFE_INTEGER);
+  const full = simulatedReply(lastUserText(messages), Number.MAX_SAFE_INTEGER);
   const words = full.slice(0, limit ?? full.length);
   const finishReason = words.length < full.length ? 'length' : 'stop';
   const prompt = promptTokens(messages.map((message) => message.text));
@@ -232,7 +209,7 @@ export const mistralSimulation: ProviderSimulation = {
   prefix: '/mistral',
   sdkBasePath: '',
   defaultKeys: [MISTRAL_SIMULATOR_KEY],
-  extractKey,
+  extractKey: bearerKey,
   unauthorized,
   error,
   routes: [

@@ -1,7 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { countTokens, simulatedReply } from '../text.ts';
 import type { ErrorOptions, ProviderSimulation, RouteContext, SimulatedError } from '../types.ts';
+import {
+  bearerKey,
+  type ChatMessage,
+  chatMessages,
+  isObject,
+  type Json,
+  lastUserText,
+  retryAfterHeader,
+} from './chat-completions.ts';
 
 /**
  * OpenAI as the simulator plays it, under /openai with the SDK base URL /openai/v1: models, chat
@@ -31,8 +39,6 @@ const CACHE_STEP = 128;
 
 const RATE_LIMIT_REQUESTS = 5000;
 const RATE_LIMIT_TOKENS = 2_000_000;
-
-type Json = Record<string, unknown>;
 
 function errorBody(message: string, type: string, code: string | null = null, param: string | null = null) {
   return { error: { message, type, param, code } };
@@ -116,9 +122,7 @@ function rateLimited(options: ErrorOptions): SimulatedError {
       'x-ratelimit-limit-tokens': String(RATE_LIMIT_TOKENS),
       'x-ratelimit-remaining-tokens': String(RATE_LIMIT_TOKENS),
       'x-ratelimit-reset-tokens': '0s',
-      ...(options.retryAfterSeconds === undefined
-        ? {}
-        : { 'retry-after': String(Math.ceil(options.retryAfterSeconds)) }),
+      ...retryAfterHeader(options.retryAfterSeconds),
     },
     body: errorBody(
       options.message ??
@@ -182,9 +186,7 @@ function error(status: number, options: ErrorOptions): SimulatedError {
         status,
         headers: {
           ...headers,
-          ...(options.retryAfterSeconds === undefined
-            ? {}
-            : { 'retry-after': String(Math.ceil(options.retryAfterSeconds)) }),
+          ...retryAfterHeader(options.retryAfterSeconds),
         },
         body: errorBody(
           options.message ?? 'The engine is currently overloaded, please try again later.',
@@ -203,40 +205,15 @@ function error(status: number, options: ErrorOptions): SimulatedError {
   }
 }
 
-function extractKey(request: IncomingMessage): string | undefined {
-  const match = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
-  return match?.[1]?.trim() || undefined;
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function isReasoningModel(model: string): boolean {
   return /^(o\d|gpt-5)/.test(model) && !/-chat/.test(model);
-}
-
-interface Message {
-  role: string;
-  text: string;
-}
-
-function messageText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    return content
-      .map((part) => (isObject(part) && typeof part.text === 'string' ? part.text : ''))
-      .filter(Boolean)
-      .join('\n');
-  }
-  return '';
 }
 
 /**
  * Prompt tokens counted the way OpenAI's cookbook counts them for chat models: 3 per message, its role,
  * its content, and 3 that prime the reply ("Say this is a test!" is 13, as in OpenAI's own example).
  */
-function promptTokens(messages: readonly Message[]): number {
+function promptTokens(messages: readonly ChatMessage[]): number {
   return messages.reduce(
     (sum, message) => sum + 3 + countTokens(message.role) + countTokens(message.text),
     3,
@@ -252,7 +229,12 @@ function badRequest(context: RouteContext, message: string, code: string | null,
  * from cache. The simulator gives routes no store of their own; its job store is per server and
  * cleared by reset(), so cached prompts are kept there as finished entries.
  */
-function cachedTokens(context: RouteContext, model: string, messages: readonly Message[], prompt: number) {
+function cachedTokens(
+  context: RouteContext,
+  model: string,
+  messages: readonly ChatMessage[],
+  prompt: number,
+) {
   if (prompt < CACHE_MINIMUM) return 0;
   const digest = createHash('sha256')
     .update(JSON.stringify([context.key, model, messages]))
@@ -342,15 +324,11 @@ function complete(context: RouteContext): Completion | undefined {
     );
     return undefined;
   }
-  const messages: Message[] = body.messages.map((message: unknown) => ({
-    role: isObject(message) && typeof message.role === 'string' ? message.role : 'user',
-    text: isObject(message) ? messageText(message.content) : '',
-  }));
-  const lastUser = [...messages].reverse().find((message) => message.role === 'user');
+  const messages = chatMessages(body.messages);
   const limitValue = body.max_completion_tokens ?? body.max_tokens;
   const limit = typeof limitValue === 'number' && limitValue > 0 ? Math.floor(limitValue) : undefined;
   const reasoningTokens = reasoning ? Math.min(REASONING_TOKENS, limit ?? REASONING_TOKENS) : 0;
-  const full = simulatedReply(lastUser?.text ?? '', Number.MAX_SAFE_INTEGER);
+  const full = simulatedReply(lastUserText(messages), Number.MAX_SAFE_INTEGER);
   const visibleBudget = limit === undefined ? full.length : Math.max(0, limit - reasoningTokens);
   const words = full.slice(0, visibleBudget);
   const prompt = promptTokens(messages);
@@ -477,7 +455,7 @@ export const openaiSimulation: ProviderSimulation = {
   prefix: '/openai',
   sdkBasePath: '/v1',
   defaultKeys: [OPENAI_SIMULATOR_KEY],
-  extractKey,
+  extractKey: bearerKey,
   unauthorized,
   error,
   routes: [
