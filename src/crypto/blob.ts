@@ -32,6 +32,7 @@ const OFFSET_IV = OFFSET_COMMITMENT + COMMITMENT_LENGTH;
 const INFO_ENCRYPTION = Buffer.from('keyhaven/v1/record-encryption-key');
 const INFO_COMMITMENT = Buffer.from('keyhaven/v1/record-key-commitment');
 const INFO_FINGERPRINT = Buffer.from('keyhaven/v1/fingerprint-key');
+const INFO_AUDIT_CHAIN = Buffer.from('keyhaven/v1/audit-chain-key');
 
 export interface DataKey {
   version: number;
@@ -151,4 +152,9 @@ export function fingerprintSecret(dek: Buffer, material: Uint8Array): string {
   } finally {
     key.fill(0);
   }
+}
+
+/** The key the audit log's hash chain is MACed with, derived from the audit data key. Caller zeroes it. */
+export function deriveAuditChainKey(dek: Buffer): Buffer {
+  return derive(dek, Buffer.alloc(0), INFO_AUDIT_CHAIN);
 }

@@ -7,6 +7,7 @@ export {
   type DataKeySet,
   decryptRecord,
   decryptWithRecordKey,
+  deriveAuditChainKey,
   encryptRecord,
   fingerprintSecret,
   HEADER_LENGTH,

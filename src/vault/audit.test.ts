@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseTargets, type TestDatabase } from '../../test/support/databases.ts';
@@ -177,10 +178,12 @@ describe.each(databaseTargets)('audit log on $name', (target) => {
       }
     });
 
-    it('names the next row when an altered row’s own hash was recomputed', async () => {
+    it('catches an altered row whose hash was recomputed without the master key, and every rewritten chain', async () => {
+      // An attacker with write access to the database but not the master key can only guess the chain's
+      // HMAC key, or fall back to a plain hash: either way the altered row itself no longer verifies.
       const row = await middleRow();
       const detail = { ...row.detail, tampered: true };
-      const hash = hashAuditRow({
+      const fields = {
         seq: row.seq,
         occurredAt: row.occurred_at,
         action: row.action,
@@ -191,15 +194,22 @@ describe.each(databaseTargets)('audit log on $name', (target) => {
         purpose: row.purpose,
         detail,
         prevHash: row.prev_hash,
-      });
-      await database.db
-        .updateTable('audit_events')
-        .set({ detail: JSON.stringify(detail), hash })
-        .where('seq', '=', row.seq)
-        .execute();
-      const verification = await vault.verifyAudit();
-      expect(verification).toMatchObject({ ok: false, brokenSeq: String(Number(row.seq) + 1) });
-      expect(verification.ok === false && verification.reason).toContain('does not link');
+      };
+      for (const hash of [
+        hashAuditRow(randomBytes(32), fields),
+        createHash('sha256')
+          .update(JSON.stringify(Object.values(fields)))
+          .digest('hex'),
+      ]) {
+        await database.db
+          .updateTable('audit_events')
+          .set({ detail: JSON.stringify(detail), hash })
+          .where('seq', '=', row.seq)
+          .execute();
+        const verification = await vault.verifyAudit();
+        expect(verification).toMatchObject({ ok: false, brokenSeq: row.seq });
+        expect(verification.ok === false && verification.reason).toContain('altered');
+      }
       await restore(row);
     });
 

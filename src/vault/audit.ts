@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { AuditEventRow, Tables } from '../store/index.ts';
 
 /**
- * The audit log: a hash chain. Row n stores hash(n) = SHA-256 of its own canonical fields and
- * hash(n-1), with sequence numbers gapless from 1, so an altered or removed row breaks every hash
- * after it. Appends take one advisory lock so the chain stays linear across connections and processes.
+ * The audit log: a keyed hash chain. Row n stores hash(n) = HMAC-SHA256 of its own canonical fields and
+ * hash(n-1), with sequence numbers gapless from 1, so an altered or removed row breaks every hash after
+ * it. The HMAC key derives from a data key wrapped by the master key: whoever can write to the database
+ * but does not hold the master key cannot recompute the chain after an edit. Appends take one advisory lock so the chain stays linear across connections and processes.
  */
 export type AuditAction =
   | 'credential.store'
@@ -47,18 +48,24 @@ function canonical(value: unknown): unknown {
   return value;
 }
 
-export function hashAuditRow(row: {
-  seq: string;
-  occurredAt: Date;
-  action: string;
-  actor: string;
-  userId: string | null;
-  provider: string | null;
-  credentialId: string | null;
-  purpose: string | null;
-  detail: Record<string, unknown>;
-  prevHash: string;
-}): string {
+/** Resolves the chain's HMAC key. Called before a transaction opens (PGlite has one connection). */
+export type AuditKeySource = () => Promise<Buffer>;
+
+export function hashAuditRow(
+  key: Buffer,
+  row: {
+    seq: string;
+    occurredAt: Date;
+    action: string;
+    actor: string;
+    userId: string | null;
+    provider: string | null;
+    credentialId: string | null;
+    purpose: string | null;
+    detail: Record<string, unknown>;
+    prevHash: string;
+  },
+): string {
   const fields = [
     row.seq,
     row.occurredAt.toISOString(),
@@ -71,12 +78,13 @@ export function hashAuditRow(row: {
     canonical(row.detail),
     row.prevHash,
   ];
-  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
+  return createHmac('sha256', key).update(JSON.stringify(fields)).digest('hex');
 }
 
 /** Appends events in order. Must run inside a transaction: the lock lasts until it commits. */
 export async function appendAuditEvents(
   trx: Transaction<Tables>,
+  key: Buffer,
   events: readonly AuditEvent[],
 ): Promise<void> {
   if (events.length === 0) return;
@@ -103,7 +111,7 @@ export async function appendAuditEvents(
       detail: event.detail ?? {},
       prevHash,
     };
-    const hash = hashAuditRow(row);
+    const hash = hashAuditRow(key, row);
     prevHash = hash;
     return {
       seq: row.seq,
@@ -132,7 +140,11 @@ export type AuditVerification =
   | { ok: false; count: number; brokenSeq: string; reason: string };
 
 /** Walks the chain from the first row. Reports the first row whose link or hash does not hold. */
-export async function verifyAuditLog(db: Executor, { batchSize = 2000 } = {}): Promise<AuditVerification> {
+export async function verifyAuditLog(
+  db: Executor,
+  key: Buffer,
+  { batchSize = 2000 } = {},
+): Promise<AuditVerification> {
   let expectedSeq = 1n;
   let prevHash = GENESIS_HASH;
   let count = 0;
@@ -165,7 +177,7 @@ export async function verifyAuditLog(db: Executor, { batchSize = 2000 } = {}): P
           reason: `row ${seqText} does not link to row ${seq - 1n}`,
         };
       }
-      const expected = hashAuditRow({
+      const expected = hashAuditRow(key, {
         seq: seqText,
         occurredAt: row.occurred_at,
         action: row.action,
@@ -214,6 +226,7 @@ export interface AuditQueue {
 
 export interface AuditQueueOptions {
   db: Kysely<Tables>;
+  key: AuditKeySource;
   /**
    * Runs in the flush transaction (e.g. last-used timestamps), before the events are appended: it takes
    * row locks, and every writer takes its row locks before the audit lock, or two of them deadlock.
@@ -235,6 +248,7 @@ export interface AuditQueueOptions {
  */
 export function createAuditQueue({
   db,
+  key,
   afterAppend,
   flushIntervalMs = 200,
   maxBatch = 500,
@@ -255,9 +269,10 @@ export function createAuditQueue({
       const taken = new Set(batch);
       for (const [identity, event] of byIdentity) if (taken.has(event)) byIdentity.delete(identity);
       try {
+        const chainKey = await key();
         await db.transaction().execute(async (trx) => {
           await afterAppend?.(trx, batch);
-          await appendAuditEvents(trx, batch);
+          await appendAuditEvents(trx, chainKey, batch);
         });
       } catch (error) {
         // Put the batch back in front (not coalesced further) so nothing is lost and order holds.

@@ -76,7 +76,8 @@ describe.each(databaseTargets)('master-key rotation on $name', (target) => {
       activeVersion: 1,
       versions: [1],
       minDecryptVersion: 1,
-      dataKeysByMasterKeyVersion: { 1: 6 },
+      // Six users' data keys and the audit chain's.
+      dataKeysByMasterKeyVersion: { 1: 7 },
     });
     const first = stored[0];
     if (!first) throw new Error('nothing stored');
@@ -101,7 +102,7 @@ describe.each(databaseTargets)('master-key rotation on $name', (target) => {
     expect(await rotated.keyStatus()).toMatchObject({
       activeVersion: 2,
       versions: [1, 2],
-      dataKeysByMasterKeyVersion: { 1: 6, 2: 1 },
+      dataKeysByMasterKeyVersion: { 1: 7, 2: 1 },
     });
     stored.splice(0, 1);
     await expectAllReadable(kmsFor(keys, [1, 2]));
@@ -122,7 +123,7 @@ describe.each(databaseTargets)('master-key rotation on $name', (target) => {
       () => rotated.setMinDecryptVersion({ version: 2 }),
       'key_version_in_use',
     );
-    expect(error.details).toEqual({ remaining: 6 });
+    expect(error.details).toEqual({ remaining: 7 });
     expect(error.message).toContain('rewrap');
     // A vault whose active key is v1 cannot raise it to v2 at all.
     await expectKeyhavenError(
@@ -138,10 +139,11 @@ describe.each(databaseTargets)('master-key rotation on $name', (target) => {
     const wrappedBefore = await database.db.selectFrom('data_keys').selectAll().orderBy('user_id').execute();
     const progress: { done: number; total: number }[] = [];
     const result = await rotated.rewrap({ batchSize: 4, onProgress: (entry) => progress.push(entry) });
-    expect(result).toEqual({ activeVersion: 2, total: 6, rewrapped: 6, skipped: 0, failed: [] });
-    expect(progress.at(0)).toEqual({ done: 0, total: 6 });
-    expect(progress.at(-1)).toEqual({ done: 6, total: 6 });
-    expect(await dataKeyVersions()).toEqual({ 2: 7 });
+    // The audit chain's data key is rewrapped like any user's.
+    expect(result).toEqual({ activeVersion: 2, total: 7, rewrapped: 7, skipped: 0, failed: [] });
+    expect(progress.at(0)).toEqual({ done: 0, total: 7 });
+    expect(progress.at(-1)).toEqual({ done: 7, total: 7 });
+    expect(await dataKeyVersions()).toEqual({ 2: 8 });
 
     const wrappedAfter = await database.db.selectFrom('data_keys').selectAll().orderBy('user_id').execute();
     expect(wrappedAfter.map((row) => row.user_id)).toEqual(wrappedBefore.map((row) => row.user_id));
@@ -159,7 +161,7 @@ describe.each(databaseTargets)('master-key rotation on $name', (target) => {
       (event) => event.action === 'keyring.rewrap',
     );
     expect(events.map((event) => event.detail)).toEqual([
-      { activeVersion: 2, total: 6, rewrapped: 6, skipped: 0, failed: 0 },
+      { activeVersion: 2, total: 7, rewrapped: 7, skipped: 0, failed: 0 },
       { activeVersion: 2, total: 0, rewrapped: 0, skipped: 0, failed: 0 },
     ]);
   });
@@ -176,7 +178,7 @@ describe.each(databaseTargets)('master-key rotation on $name', (target) => {
     await rotated.setMinDecryptVersion({ version: 2 });
     expect(await rotated.keyStatus()).toMatchObject({
       minDecryptVersion: 2,
-      dataKeysByMasterKeyVersion: { 2: 8 },
+      dataKeysByMasterKeyVersion: { 2: 9 },
     });
     if (!savedV1DataKey) throw new Error('no saved data key');
     const { userId, wrapped } = savedV1DataKey;
@@ -288,7 +290,8 @@ describe.each(databaseTargets)('master-key rotation on $name', (target) => {
   it('names a data key whose master key is not in the keyring as a failure instead of losing it', async () => {
     const userId = randomUserId('orphan');
     // A data key wrapped with v3 while the rewrapping keyring holds only v4 (v3 was dropped too early).
-    await storeWith(open(kmsFor(keys, [3])), userId, 'runway');
+    // The writer holds v4 too: the audit chain's data key is already on v4.
+    await storeWith(open(kmsFor(keys, [3, 4], 3)), userId, 'runway');
     const result = await open(kmsFor(keys, [4])).rewrap();
     expect(result.failed).toEqual([
       { userId, version: 1, kekVersion: 3, reason: 'master key v3 is not in the keyring' },

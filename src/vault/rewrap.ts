@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { KeyVersionMissingError, type Kms } from '../crypto/index.ts';
 import type { Tables } from '../store/index.ts';
-import { appendAuditEvents } from './audit.ts';
+import { type AuditKeySource, appendAuditEvents } from './audit.ts';
 
 /**
  * Master-key rotation: re-wraps every data key that is not on the KMS's active version. Resumable and
@@ -13,6 +13,7 @@ export interface RewrapOptions {
   db: Kysely<Tables>;
   kms: Kms;
   tenant: string;
+  auditKey: AuditKeySource;
   batchSize?: number;
   actor?: string;
   clock?: () => Date;
@@ -49,6 +50,7 @@ export async function rewrapDataKeys({
   db,
   kms,
   tenant,
+  auditKey,
   batchSize = 500,
   actor = 'system',
   clock = () => new Date(),
@@ -145,8 +147,9 @@ export async function rewrapDataKeys({
     onProgress?.({ done: result.rewrapped + result.skipped + result.failed.length, total });
   }
 
+  const chainKey = await auditKey();
   await db.transaction().execute((trx) =>
-    appendAuditEvents(trx, [
+    appendAuditEvents(trx, chainKey, [
       {
         action: 'keyring.rewrap',
         actor,

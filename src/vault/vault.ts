@@ -7,6 +7,7 @@ import {
   type DekCache,
   decryptRecord,
   decryptWithRecordKey,
+  deriveAuditChainKey,
   encryptRecord,
   fingerprintSecret,
   type Kms,
@@ -101,6 +102,8 @@ interface OpenRecord {
 }
 
 const RECORD_FIELD = 'credentials';
+/** Owner of the audit chain's data key: '#' is not allowed in user ids. */
+export const AUDIT_KEY_OWNER = '#audit';
 const STORE_LOCK_NAMESPACE = 0x4b49;
 
 function summarize(provider: string, row: CredentialRow | undefined): CredentialSummary {
@@ -165,8 +168,31 @@ export function createVault({
     else records.deleteWhere((key) => key.startsWith(`${userId}|`));
   };
 
+  // The audit chain's HMAC key: derived from a data key of a reserved owner that no user id can name
+  // (so shred never touches it and rewrap rotates its wrapping like any other).
+  let auditKeyPromise: Promise<Buffer> | undefined;
+  let auditChainKey: Buffer | undefined;
+  const auditKey = (): Promise<Buffer> => {
+    auditKeyPromise ??= dataKeys.forEncryption(AUDIT_KEY_OWNER).then(
+      (dek) => {
+        try {
+          auditChainKey = deriveAuditChainKey(dek.key);
+          return auditChainKey;
+        } finally {
+          dek.key.fill(0);
+        }
+      },
+      (error: unknown) => {
+        auditKeyPromise = undefined;
+        throw error;
+      },
+    );
+    return auditKeyPromise;
+  };
+
   const auditQueue = createAuditQueue({
     db,
+    key: auditKey,
     ...auditOptions,
     onError: onBackgroundError,
     async afterAppend(trx, events) {
@@ -198,7 +224,8 @@ export function createVault({
   });
 
   async function writeAudit(events: AuditEvent[]) {
-    await db.transaction().execute((trx) => appendAuditEvents(trx, events));
+    const chainKey = await auditKey();
+    await db.transaction().execute((trx) => appendAuditEvents(trx, chainKey, events));
   }
 
   function currentRow(executor: Kysely<Tables> | Transaction<Tables>, userId: string, provider: string) {
@@ -314,6 +341,7 @@ export function createVault({
     }
 
     const now = clock();
+    const chainKey = await auditKey();
     const row = await db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(${STORE_LOCK_NAMESPACE}, hashtext(${`${userId}|${provider}`}))`.execute(
         trx,
@@ -355,7 +383,7 @@ export function createVault({
         .returningAll()
         .executeTakeFirstOrThrow();
       const purged = await purgeReleased(trx, userId, provider);
-      await appendAuditEvents(trx, [
+      await appendAuditEvents(trx, chainKey, [
         {
           action: 'credential.store',
           actor,
@@ -579,6 +607,7 @@ export function createVault({
         ? parse(reasonSchema, input.reason ?? 'refused by the provider', 'invalid reason')
         : null;
     const now = clock();
+    const chainKey = await auditKey();
     const row = await db.transaction().execute(async (trx) => {
       const current = await currentRow(trx, userId, provider);
       if (!current) throw notFound(provider);
@@ -595,7 +624,7 @@ export function createVault({
         .where('id', '=', current.id)
         .returningAll()
         .executeTakeFirstOrThrow();
-      await appendAuditEvents(trx, [
+      await appendAuditEvents(trx, chainKey, [
         {
           action: 'credential.status',
           actor,
@@ -652,6 +681,7 @@ export function createVault({
     const userId = parse(userIdSchema, input.userId, 'invalid userId');
     const { provider } = credentialSpec(catalog, input.provider);
     const actor = parse(actorSchema, input.actor ?? 'system', 'invalid actor');
+    const chainKey = await auditKey();
     await db.transaction().execute(async (trx) => {
       const deleted = await trx
         .deleteFrom('credentials')
@@ -660,7 +690,7 @@ export function createVault({
         .returning(['id', 'version'])
         .execute();
       if (deleted.length === 0) throw notFound(provider);
-      await appendAuditEvents(trx, [
+      await appendAuditEvents(trx, chainKey, [
         {
           action: 'credential.remove',
           actor,
@@ -684,6 +714,7 @@ export function createVault({
   }): Promise<{ dataKeys: number; credentials: number }> {
     const userId = parse(userIdSchema, input.userId, 'invalid userId');
     const actor = parse(actorSchema, input.actor ?? 'system', 'invalid actor');
+    const chainKey = await auditKey();
     const counts = await db.transaction().execute(async (trx) => {
       const keys = await trx
         .deleteFrom('data_keys')
@@ -697,7 +728,7 @@ export function createVault({
         .returning('id')
         .execute();
       const result = { dataKeys: keys.length, credentials: credentials.length };
-      await appendAuditEvents(trx, [
+      await appendAuditEvents(trx, chainKey, [
         { action: 'user.shred', actor, userId, occurredAt: clock(), detail: result },
       ]);
       return result;
@@ -731,6 +762,7 @@ export function createVault({
     const userId = parse(userIdSchema, input.userId, 'invalid userId');
     const credentialId = parse(credentialIdSchema, input.credentialId, 'invalid credentialId');
     const holder = parse(holderSchema, input.holder, 'invalid holder');
+    const chainKey = await auditKey();
     await db.transaction().execute(async (trx) => {
       const released = await trx
         .deleteFrom('credential_references')
@@ -762,6 +794,7 @@ export function createVault({
       const purged = await purgeReleased(trx, userId, row.provider);
       await appendAuditEvents(
         trx,
+        chainKey,
         purged.map((entry) => ({
           action: 'credential.purge' as const,
           actor: 'system',
@@ -791,6 +824,7 @@ export function createVault({
         `the minimum decryption version cannot exceed the active version v${kms.activeVersion()}`,
       );
     }
+    const chainKey = await auditKey();
     await db.transaction().execute(async (trx) => {
       await trx.selectFrom('keyring_state').select('id').where('id', '=', 1).forUpdate().execute();
       const remaining = await trx
@@ -810,7 +844,7 @@ export function createVault({
         .set({ min_decrypt_version: version, updated_at: clock() })
         .where('id', '=', 1)
         .execute();
-      await appendAuditEvents(trx, [
+      await appendAuditEvents(trx, chainKey, [
         { action: 'keyring.min_decrypt_version', actor, occurredAt: clock(), detail: { version } },
       ]);
     });
@@ -825,8 +859,8 @@ export function createVault({
     };
   }
 
-  function rewrap(options: Omit<RewrapOptions, 'db' | 'kms' | 'tenant'> = {}) {
-    return rewrapDataKeys({ db, kms, tenant, clock, ...options });
+  function rewrap(options: Omit<RewrapOptions, 'db' | 'kms' | 'tenant' | 'auditKey'> = {}) {
+    return rewrapDataKeys({ db, kms, tenant, clock, auditKey, ...options });
   }
 
   return {
@@ -852,7 +886,7 @@ export function createVault({
     rewrap,
     setMinDecryptVersion,
     keyStatus,
-    verifyAudit: () => verifyAuditLog(db),
+    verifyAudit: async () => verifyAuditLog(db, await auditKey()),
     listAudit: (query: Parameters<typeof listAuditEvents>[1] = {}) => listAuditEvents(db, query),
     /** Writes every pending audit event (reveals are batched). */
     flush: () => auditQueue.flush(),
@@ -861,6 +895,8 @@ export function createVault({
       await auditQueue.close();
       records.clear();
       dekCache.clear();
+      auditChainKey?.fill(0);
+      auditKeyPromise = undefined;
     },
   };
 }

@@ -46,8 +46,14 @@ export function kmsFor(keys: ReadonlyMap<number, string>, versions: readonly num
   );
 }
 
+/**
+ * One master key for every vault of a test process, as one deployment has one keyring: vaults sharing a
+ * database must share it (the audit chain's data key is wrapped by it).
+ */
+const processMasterKey = `v1:${generateMasterKey()}`;
+
 export function singleKeyKms(): Kms {
-  return createLocalKms(parseMasterKeys(`v1:${generateMasterKey()}`));
+  return createLocalKms(parseMasterKeys(processMasterKey));
 }
 
 /** An obviously fake API key: `sk-test-<label>-<random letters>` (letters only, so no accidental hex). */
