@@ -48,6 +48,9 @@ describe.each(databaseTargets)('master-key rotation on $name', (target) => {
       const revealed = await vault.reveal({ userId, provider, purpose: 'proxy' });
       expect(revealed.credentials.apiKey?.reveal(), `${userId} ${provider}`).toBe(apiKey);
     }
+    // Write the batched reveal events while this keyring can still open the audit chain's key: later
+    // tests rotate it away, as a deployment retires a master key only after every instance moved on.
+    await vault.flush();
   }
 
   async function storeWith(vault: Vault, userId: string, provider: string) {
@@ -202,6 +205,7 @@ describe.each(databaseTargets)('master-key rotation on $name', (target) => {
     await rotated.setMinDecryptVersion({ version: 1 });
     const revealed = await cold.reveal({ userId, provider: victim.provider, purpose: 'proxy' });
     expect(revealed.credentials.apiKey?.reveal()).toBe(victim.apiKey);
+    await cold.flush();
 
     expect((await rotated.rewrap()).rewrapped).toBe(1);
     await rotated.setMinDecryptVersion({ version: 2 });
