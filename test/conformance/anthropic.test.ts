@@ -12,6 +12,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ANTHROPIC_SIMULATOR_KEY, anthropicSimulation } from '../../src/simulator/providers/anthropic.ts';
 import { type Simulator, startSimulator } from '../../src/simulator/server.ts';
+import { rejection } from '../support/providers.ts';
 
 /**
  * Conformance: the official Anthropic SDK, as a real client, against the simulator. Everything the SDK
@@ -44,15 +45,6 @@ const hello = {
 };
 const reply =
   'Simulated reply from the Keyhaven provider simulator for your request about Hello there friend.';
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected the SDK to throw');
-    },
-    (error: unknown) => error,
-  );
-}
 
 describe('@anthropic-ai/sdk against the simulator', () => {
   it('lists models page by page, following after_id', async () => {

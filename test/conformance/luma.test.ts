@@ -7,22 +7,17 @@ import {
   RateLimitError,
   UnprocessableEntityError,
 } from 'lumaai';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LUMA_FAILURE_REASONS, lumaSimulation } from '../../src/simulator/providers/luma.ts';
-import { type Simulator, startSimulator } from '../../src/simulator/server.ts';
+import { useSimulator } from '../support/providers.ts';
 
 /**
  * The official Luma SDK (lumaai) as a real client of the simulator: it must parse what the simulator
  * sends exactly as it parses Luma, and raise its own error classes for Luma's errors.
  */
 const KEY = `luma-test-${randomBytes(16).toString('hex')}`;
-let simulator: Simulator;
 
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [lumaSimulation], keys: { luma: [KEY] } });
-});
-afterAll(() => simulator.close());
-afterEach(() => simulator.reset());
+const simulator = useSimulator({ providers: [lumaSimulation], keys: { luma: [KEY] } });
 
 const client = (authToken = KEY) =>
   new LumaAI({ authToken, baseURL: simulator.baseURL('luma'), maxRetries: 0 });

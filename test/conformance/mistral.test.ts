@@ -1,22 +1,15 @@
 import { Mistral } from '@mistralai/mistralai';
 import { HTTPValidationError, SDKError } from '@mistralai/mistralai/models/errors';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MISTRAL_SIMULATOR_KEY, mistralSimulation } from '../../src/simulator/providers/mistral.ts';
-import { type Simulator, startSimulator } from '../../src/simulator/server.ts';
+import { rejection, useSimulator } from '../support/providers.ts';
 
 /**
  * The official @mistralai/mistralai SDK as a real client of the simulator: it validates every response
  * with its own zod schemas, so a body it accepts has Mistral's shape.
  */
-let simulator: Simulator;
 
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [mistralSimulation] });
-});
-afterEach(() => simulator.reset());
-afterAll(async () => {
-  await simulator.close();
-});
+const simulator = useSimulator({ providers: [mistralSimulation] });
 
 function client(apiKey = MISTRAL_SIMULATOR_KEY) {
   // The SDK retries nothing unless retryConfig asks it to.
@@ -27,15 +20,6 @@ const SAY_THIS = {
   model: 'mistral-small-latest',
   messages: [{ role: 'user' as const, content: 'Say this is a test!' }],
 };
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected the call to fail');
-    },
-    (error: unknown) => error,
-  );
-}
 
 describe('Mistral SDK against the simulator', () => {
   it('lists models', async () => {

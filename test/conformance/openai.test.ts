@@ -8,23 +8,16 @@ import {
   PermissionDeniedError,
   RateLimitError,
 } from 'openai';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OPENAI_SIMULATOR_KEY, openaiSimulation } from '../../src/simulator/providers/openai.ts';
-import { type Simulator, startSimulator } from '../../src/simulator/server.ts';
+import { rejection, useSimulator } from '../support/providers.ts';
 
 /**
  * The official openai SDK as a real client of the simulator: if the SDK parses what the simulator
  * sends (bodies, streams, error classes, headers), the simulator speaks OpenAI's wire format.
  */
-let simulator: Simulator;
 
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [openaiSimulation] });
-});
-afterEach(() => simulator.reset());
-afterAll(async () => {
-  await simulator.close();
-});
+const simulator = useSimulator({ providers: [openaiSimulation] });
 
 function client(apiKey = OPENAI_SIMULATOR_KEY) {
   return new OpenAI({ apiKey, baseURL: simulator.baseURL('openai'), maxRetries: 0 });
@@ -34,15 +27,6 @@ const SAY_THIS = {
   model: 'gpt-4o-mini',
   messages: [{ role: 'user' as const, content: 'Say this is a test!' }],
 };
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected the call to fail');
-    },
-    (error: unknown) => error,
-  );
-}
 
 describe('openai SDK against the simulator', () => {
   it('lists models', async () => {

@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stabilitySimulation } from '../../src/simulator/providers/stability.ts';
-import { type Simulator, startSimulator } from '../../src/simulator/server.ts';
+import { useSimulator } from '../support/providers.ts';
 
 /**
  * Stability has no official JavaScript SDK, so its client here is what Stability's API reference
@@ -9,13 +9,8 @@ import { type Simulator, startSimulator } from '../../src/simulator/server.ts';
  * the documented wire format, errors included.
  */
 const KEY = 'sk-test-stability-conformance';
-let simulator: Simulator;
 
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [stabilitySimulation], keys: { stability: [KEY] } });
-});
-afterAll(() => simulator.close());
-afterEach(() => simulator.reset());
+const simulator = useSimulator({ providers: [stabilitySimulation], keys: { stability: [KEY] } });
 
 function post(path: string, fields: Record<string, string>, accept: string, key = KEY) {
   const form = new FormData();

@@ -1,30 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import {
+  capturingConsole,
+  closedPort,
+  collect,
+  errorViews,
+  upstreamFailure,
+  useSimulator,
+} from '../../../test/support/providers.ts';
 import { SecretValue } from '../../crypto/index.ts';
 import { ANTHROPIC_SIMULATOR_KEY, anthropicSimulation } from '../../simulator/providers/anthropic.ts';
-import { type Simulator, startSimulator } from '../../simulator/server.ts';
 import { builtInCredentialSpecs } from '../credentials.ts';
 import { builtInPrices, costOf } from '../prices/index.ts';
 import { createProviderRegistry } from '../registry.ts';
-import type { Credentials, ProviderAdapter, TextRequest, TextStreamEvent, Usage } from '../spec.ts';
-import { isUpstreamError, type UpstreamError } from '../upstream-error.ts';
+import type { Credentials, ProviderAdapter, TextRequest, Usage } from '../spec.ts';
 import { normaliseAnthropicUsage } from './anthropic-usage.ts';
 import { anthropicProvider } from './index.ts';
 
-let simulator: Simulator;
 const canary = `sk-test-CANARY-${randomBytes(12).toString('hex')}`;
 
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [anthropicSimulation] });
-});
-afterAll(async () => {
-  await simulator.close();
-});
-afterEach(() => {
-  simulator.reset();
-});
+const simulator = useSimulator({ providers: [anthropicSimulation] });
 
 function adapterFor(
   key = ANTHROPIC_SIMULATOR_KEY,
@@ -40,30 +35,6 @@ function adapterFor(
 function textModel(adapter: ProviderAdapter) {
   if (!adapter.text) throw new Error('the anthropic adapter has no text model');
   return adapter.text;
-}
-
-async function failure(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!isUpstreamError(error)) throw new Error(`expected an UpstreamError, got ${inspect(error)}`);
-  return error;
-}
-
-async function collect(events: AsyncIterable<TextStreamEvent>): Promise<TextStreamEvent[]> {
-  const collected: TextStreamEvent[] = [];
-  for await (const event of events) collected.push(event);
-  return collected;
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 const lastBody = () => JSON.parse(simulator.requests.at(-1)?.body ?? '{}') as Record<string, unknown>;
@@ -226,7 +197,7 @@ describe('anthropic text.stream', () => {
   it('throws an overloaded UpstreamError from the iterator on a mid-stream error event', async () => {
     simulator.addFault({ provider: 'anthropic', midStreamErrorAfterChunks: 5, count: 1 });
     const received: string[] = [];
-    const error = await failure(
+    const error = await upstreamFailure(
       (async () => {
         for await (const event of textModel(adapterFor()).stream(request)) {
           if (event.type === 'text-delta') received.push(event.text);
@@ -286,7 +257,7 @@ describe('anthropic text.stream', () => {
         }),
       credentials: () => ({ apiKey: new SecretValue(ANTHROPIC_SIMULATOR_KEY) }),
     });
-    const error = await failure(collect(textModel(truncated).stream(request)));
+    const error = await upstreamFailure(collect(textModel(truncated).stream(request)));
     expect(error).toMatchObject({
       kind: 'server_error',
       message: 'anthropic: the stream ended before message_stop',
@@ -323,7 +294,7 @@ describe('anthropic error mapping', () => {
     'maps an injected $fault.status to $kind',
     async ({ fault, kind, status, code, retryable }) => {
       simulator.addFault({ provider: 'anthropic', ...fault, count: 1 });
-      const error = await failure(textModel(adapterFor()).generate(request));
+      const error = await upstreamFailure(textModel(adapterFor()).generate(request));
       expect(error).toMatchObject({ provider: 'anthropic', kind, status, providerCode: code, retryable });
       expect(error.requestId).toMatch(/^req_/);
     },
@@ -331,7 +302,7 @@ describe('anthropic error mapping', () => {
 
   it('maps a 429 to rate_limited with the wait from retry-after', async () => {
     simulator.addFault({ provider: 'anthropic', status: 429, retryAfterSeconds: 3, count: 1 });
-    const error = await failure(textModel(adapterFor()).generate(request));
+    const error = await upstreamFailure(textModel(adapterFor()).generate(request));
     expect(error).toMatchObject({ kind: 'rate_limited', status: 429, retryable: true, retryAfterMs: 3000 });
     expect(error.providerCode).toBe('rate_limit_error');
   });
@@ -350,14 +321,14 @@ describe('anthropic error mapping', () => {
         ),
       credentials: () => ({ apiKey: new SecretValue(ANTHROPIC_SIMULATOR_KEY) }),
     });
-    const error = await failure(textModel(adapter).generate(request));
+    const error = await upstreamFailure(textModel(adapter).generate(request));
     expect(error.kind).toBe('rate_limited');
     expect(error.retryAfterMs).toBeGreaterThan(39_000);
     expect(error.retryAfterMs).toBeLessThanOrEqual(42_000);
   });
 
   it('maps an unknown model to not_found and a malformed request to bad_request', async () => {
-    const missing = await failure(
+    const missing = await upstreamFailure(
       textModel(adapterFor()).generate({ ...request, model: 'claude-nonexistent' }),
     );
     expect(missing).toMatchObject({
@@ -365,7 +336,7 @@ describe('anthropic error mapping', () => {
       status: 404,
       message: 'anthropic: model: claude-nonexistent',
     });
-    const malformed = await failure(textModel(adapterFor()).generate({ ...request, messages: [] }));
+    const malformed = await upstreamFailure(textModel(adapterFor()).generate({ ...request, messages: [] }));
     expect(malformed).toMatchObject({
       kind: 'bad_request',
       status: 400,
@@ -391,15 +362,9 @@ describe('anthropic error mapping', () => {
 
 describe('anthropic secrets', () => {
   it('never shows the key in errors, inspect output, logs or URLs, whatever fails', async () => {
-    const printed: string[] = [];
-    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((method) =>
-      vi.spyOn(console, method).mockImplementation((...parts: unknown[]) => {
-        printed.push(parts.map((part) => inspect(part, { depth: 6 })).join(' '));
-      }),
-    );
     const errors: unknown[] = [];
     const capture = (promise: Promise<unknown>) => promise.catch((error: unknown) => errors.push(error));
-    try {
+    const printed = await capturingConsole(async () => {
       const refused = adapterFor(canary);
       await capture(textModel(refused).generate(request));
       expect(await refused.validate()).toMatchObject({ status: 'invalid' });
@@ -416,20 +381,12 @@ describe('anthropic secrets', () => {
       await capture(
         textModel(adapterFor(canary, `http://127.0.0.1:${await closedPort()}`)).generate(request),
       );
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
+    });
     expect(errors).toHaveLength(8);
     const seen = simulator.requests.filter((sent) => sent.headers['x-api-key'] === canary);
     expect(seen.length).toBeGreaterThan(5); // the key did travel, in its header
     const haystacks = [
-      ...errors.flatMap((error) => [
-        String(error),
-        (error as Error).stack ?? '',
-        JSON.stringify(error),
-        inspect(error, { depth: 8, showHidden: true }),
-        isUpstreamError(error) ? (error.body ?? '') : '',
-      ]),
+      ...errors.flatMap(errorViews),
       ...printed,
       ...simulator.requests.map((sent) => sent.path),
     ];

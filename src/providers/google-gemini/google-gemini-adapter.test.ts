@@ -1,34 +1,30 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import {
+  capturingConsole,
+  closedPort,
+  collect,
+  errorViews,
+  upstreamFailure,
+  useSimulator,
+} from '../../../test/support/providers.ts';
 import { SecretValue } from '../../crypto/index.ts';
 import type { Fault } from '../../simulator/faults.ts';
 import {
   GOOGLE_GEMINI_SIMULATOR_KEY,
   googleGeminiSimulation,
 } from '../../simulator/providers/google-gemini.ts';
-import { type Simulator, startSimulator } from '../../simulator/server.ts';
 import { builtInCredentialSpecs } from '../credentials.ts';
 import { builtInPrices, costOf } from '../prices/index.ts';
 import { createProviderRegistry } from '../registry.ts';
 import type { Credentials, ProviderAdapter, TextRequest, TextStreamEvent, Usage } from '../spec.ts';
-import { isUpstreamError, type UpstreamError } from '../upstream-error.ts';
+import { isUpstreamError } from '../upstream-error.ts';
 import { googleGeminiProvider } from './index.ts';
 
-let simulator: Simulator;
 const canary = `test-gemini-CANARY-${randomBytes(12).toString('hex')}`;
 const suspendedCanary = `test-gemini-suspended-CANARY-${randomBytes(12).toString('hex')}`;
 
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [googleGeminiSimulation] });
-});
-afterAll(async () => {
-  await simulator.close();
-});
-afterEach(() => {
-  simulator.reset();
-});
+const simulator = useSimulator({ providers: [googleGeminiSimulation] });
 
 function adapterFor(
   key = GOOGLE_GEMINI_SIMULATOR_KEY,
@@ -44,30 +40,6 @@ function adapterFor(
 function textModel(adapter: ProviderAdapter) {
   if (!adapter.text) throw new Error('the google-gemini adapter has no text model');
   return adapter.text;
-}
-
-async function failure(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!isUpstreamError(error)) throw new Error(`expected an UpstreamError, got ${inspect(error)}`);
-  return error;
-}
-
-async function collect(events: AsyncIterable<TextStreamEvent>): Promise<TextStreamEvent[]> {
-  const collected: TextStreamEvent[] = [];
-  for await (const event of events) collected.push(event);
-  return collected;
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 const lastRequest = () => simulator.requests.at(-1);
@@ -281,7 +253,7 @@ describe('google-gemini text.stream', () => {
   it('throws an UpstreamError from the iterator on an error chunk in the middle of the stream', async () => {
     simulator.addFault({ provider: 'google-gemini', midStreamErrorAfterChunks: 2, count: 1 });
     const received: string[] = [];
-    const error = await failure(
+    const error = await upstreamFailure(
       (async () => {
         for await (const event of textModel(adapterFor()).stream(request)) {
           if (event.type === 'text-delta') received.push(event.text);
@@ -304,7 +276,7 @@ describe('google-gemini text.stream', () => {
       credentials: () => ({ apiKey: new SecretValue(GOOGLE_GEMINI_SIMULATOR_KEY) }),
     });
     const received: TextStreamEvent[] = [];
-    const error = await failure(
+    const error = await upstreamFailure(
       (async () => {
         for await (const event of textModel(adapter).stream(request)) received.push(event);
       })(),
@@ -314,7 +286,7 @@ describe('google-gemini text.stream', () => {
   });
 
   it('maps an error answered on the stream URL before any event', async () => {
-    const error = await failure(
+    const error = await upstreamFailure(
       collect(textModel(adapterFor()).stream({ ...request, model: 'gemini-nonexistent' })),
     );
     expect(error).toMatchObject({ kind: 'not_found', status: 404, providerCode: 'NOT_FOUND' });
@@ -370,24 +342,24 @@ describe('google-gemini error mapping', () => {
     'maps an injected $fault.status ($code) to $kind',
     async ({ fault, kind, status, code, retryable }) => {
       simulator.addFault({ provider: 'google-gemini', ...fault, count: 1 });
-      const error = await failure(textModel(adapterFor()).generate(request));
+      const error = await upstreamFailure(textModel(adapterFor()).generate(request));
       expect(error).toMatchObject({ provider: 'google-gemini', kind, status, providerCode: code, retryable });
     },
   );
 
   it('maps an invalid key by its reason, API_KEY_INVALID, though the status is 400', async () => {
-    const error = await failure(textModel(adapterFor('test-gemini-wrong')).generate(request));
+    const error = await upstreamFailure(textModel(adapterFor('test-gemini-wrong')).generate(request));
     expect(error).toMatchObject({ kind: 'authentication', status: 400, providerCode: 'API_KEY_INVALID' });
   });
 
   it('maps a suspended consumer to permission by its reason', async () => {
-    const error = await failure(textModel(adapterFor('test-gemini-suspended')).generate(request));
+    const error = await upstreamFailure(textModel(adapterFor('test-gemini-suspended')).generate(request));
     expect(error).toMatchObject({ kind: 'permission', status: 403, providerCode: 'CONSUMER_SUSPENDED' });
   });
 
   it('keeps the wait of a 503 that carries a RetryInfo', async () => {
     simulator.addFault({ provider: 'google-gemini', status: 503, retryAfterSeconds: 2, count: 1 });
-    const error = await failure(textModel(adapterFor()).generate(request));
+    const error = await upstreamFailure(textModel(adapterFor()).generate(request));
     expect(error).toMatchObject({ kind: 'overloaded', retryAfterMs: 2000 });
   });
 
@@ -408,15 +380,9 @@ describe('google-gemini error mapping', () => {
 
 describe('google-gemini secrets', () => {
   it('never shows the key in errors, inspect output, logs or URLs, whatever fails', async () => {
-    const printed: string[] = [];
-    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((method) =>
-      vi.spyOn(console, method).mockImplementation((...parts: unknown[]) => {
-        printed.push(parts.map((part) => inspect(part, { depth: 6 })).join(' '));
-      }),
-    );
     const errors: unknown[] = [];
     const capture = (promise: Promise<unknown>) => promise.catch((error: unknown) => errors.push(error));
-    try {
+    const printed = await capturingConsole(async () => {
       await capture(textModel(adapterFor(canary)).generate(request));
       // This one's error message quotes the key back: redaction has to catch it.
       await capture(textModel(adapterFor(suspendedCanary)).generate(request));
@@ -434,9 +400,7 @@ describe('google-gemini secrets', () => {
       await capture(
         textModel(adapterFor(canary, `http://127.0.0.1:${await closedPort()}`)).generate(request),
       );
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
+    });
     expect(errors).toHaveLength(10);
     const suspended = errors[1];
     expect(isUpstreamError(suspended) && suspended.message).toContain("'api_key:[REDACTED]'");
@@ -445,13 +409,7 @@ describe('google-gemini secrets', () => {
     ).toBeGreaterThan(5);
     expect(simulator.requests.every((sent) => !sent.path.includes('key='))).toBe(true);
     const haystacks = [
-      ...errors.flatMap((error) => [
-        String(error),
-        (error as Error).stack ?? '',
-        JSON.stringify(error),
-        inspect(error, { depth: 8, showHidden: true }),
-        isUpstreamError(error) ? (error.body ?? '') : '',
-      ]),
+      ...errors.flatMap(errorViews),
       ...printed,
       ...simulator.requests.map((sent) => sent.path),
     ];

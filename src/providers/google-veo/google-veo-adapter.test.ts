@@ -1,27 +1,24 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import {
+  capturingConsole,
+  closedPortURL,
+  errorViews,
+  keyOnly,
+  upstreamFailure,
+  useSimulator,
+} from '../../../test/support/providers.ts';
 import { SecretValue } from '../../crypto/index.ts';
 import { googleVeoSimulation } from '../../simulator/providers/google-veo.ts';
-import { type Simulator, startSimulator } from '../../simulator/server.ts';
 import { costOf } from '../prices/index.ts';
 import type { Credentials, ProviderAdapter, VideoRequest, VideoStatus } from '../spec.ts';
-import { isUpstreamError, type UpstreamErrorKind } from '../upstream-error.ts';
+import type { UpstreamErrorKind } from '../upstream-error.ts';
 import { googleVeoProvider } from './index.ts';
 
 const KEY = `test-gemini-CANARY-${randomBytes(16).toString('hex')}`;
 const PNG_DATA_URL = `data:image/png;base64,${Buffer.from('89504e470d0a1a0a', 'hex').toString('base64')}`;
-let simulator: Simulator;
 
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [googleVeoSimulation], keys: { 'google-veo': [KEY] } });
-});
-afterAll(() => simulator.close());
-afterEach(() => simulator.reset());
-
-const keyOnly = (key: string) => () => ({ apiKey: new SecretValue(key) });
+const simulator = useSimulator({ providers: [googleVeoSimulation], keys: { 'google-veo': [KEY] } });
 
 function adapter(
   credentials: () => Credentials = keyOnly(KEY),
@@ -36,14 +33,6 @@ function video(target = adapter()) {
   return model;
 }
 
-async function closedPortURL(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
-}
-
 async function runToEnd(request: VideoRequest, target = adapter()): Promise<{ statuses: VideoStatus[] }> {
   const model = video(target);
   const { operation } = await model.start(request);
@@ -54,15 +43,6 @@ async function runToEnd(request: VideoRequest, target = adapter()): Promise<{ st
     if (status.state !== 'pending') break;
   }
   return { statuses };
-}
-
-async function failureOf(promise: Promise<unknown>) {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!isUpstreamError(error)) throw new Error(`expected an UpstreamError, got ${inspect(error)}`);
-  return error;
 }
 
 describe('google-veo validate (Gemini API key)', () => {
@@ -221,7 +201,7 @@ describe('google-veo video (Gemini API key)', () => {
       [{ prompt: '   ' }, 'bad_request', /prompt/],
     ];
     for (const [request, kind, message] of cases) {
-      const error = await failureOf(model.start(request));
+      const error = await upstreamFailure(model.start(request));
       expect(error.kind, JSON.stringify(request)).toBe(kind);
       expect(error.message).toMatch(message);
     }
@@ -235,7 +215,7 @@ describe('google-veo video (Gemini API key)', () => {
       'google-veo:e30',
       `google-veo:${Buffer.from(JSON.stringify({ api: 'gemini', name: '../../v1beta/models', model: 'm', durationSeconds: 8, resolution: '720p' })).toString('base64url')}`,
     ]) {
-      expect((await failureOf(model.status(operation))).kind).toBe('bad_request');
+      expect((await upstreamFailure(model.status(operation))).kind).toBe('bad_request');
     }
     expect(simulator.requests).toHaveLength(0);
   });
@@ -243,7 +223,7 @@ describe('google-veo video (Gemini API key)', () => {
   it('does not pretend an operation started with an API key can be read with a service account', async () => {
     const { operation } = await video().start({ prompt: 'Clouds' });
     const switched = adapter(() => ({ serviceAccount: new SecretValue('{"type":"service_account"}') }));
-    const error = await failureOf(video(switched).status(operation));
+    const error = await upstreamFailure(video(switched).status(operation));
     expect(error.kind).toBe('bad_request');
   });
 });
@@ -268,7 +248,7 @@ describe('google-veo errors (Gemini API key)', () => {
   ];
   it.each(cases)('maps an injected %i (%o) to %s', async (status, options, kind, retryable) => {
     simulator.addFault({ provider: 'google-veo', status: status as 400, ...options, count: 1 });
-    const error = await failureOf(video().start({ prompt: 'A meadow' }));
+    const error = await upstreamFailure(video().start({ prompt: 'A meadow' }));
     expect(error.kind).toBe(kind);
     expect(error.retryable).toBe(retryable);
     expect(error.provider).toBe('google-veo');
@@ -276,7 +256,7 @@ describe('google-veo errors (Gemini API key)', () => {
   });
 
   it('maps an invalid key on a call to authentication with reason API_KEY_INVALID', async () => {
-    const error = await failureOf(
+    const error = await upstreamFailure(
       video(adapter(keyOnly('test-gemini-revoked'))).start({ prompt: 'A meadow' }),
     );
     expect(error).toMatchObject({ kind: 'authentication', status: 400, providerCode: 'API_KEY_INVALID' });
@@ -285,12 +265,6 @@ describe('google-veo errors (Gemini API key)', () => {
 
 describe('google-veo secrets (Gemini API key)', () => {
   it('never shows the key in errors, console output or URLs, and reads it per request', async () => {
-    const printed: string[] = [];
-    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((level) =>
-      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
-        printed.push(args.map((arg) => inspect(arg)).join(' '));
-      }),
-    );
     let reads = 0;
     let current = KEY;
     const target = adapter(() => {
@@ -298,7 +272,7 @@ describe('google-veo secrets (Gemini API key)', () => {
       return { apiKey: new SecretValue(current) };
     });
     const errors: unknown[] = [];
-    try {
+    const printed = await capturingConsole(async () => {
       await video(target).start({ prompt: 'Sunrise' });
       for (const status of [401, 403, 429, 500, 503] as const) {
         simulator.addFault({ provider: 'google-veo', status, count: 1 });
@@ -321,20 +295,13 @@ describe('google-veo secrets (Gemini API key)', () => {
       current = `${KEY}-rotated`;
       errors.push(await target.validate());
       current = KEY;
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
+    });
     expect(reads).toBeGreaterThanOrEqual(8);
     expect(simulator.requests.some((request) => request.headers['x-goog-api-key'] === `${KEY}-rotated`)).toBe(
       true,
     );
     const seen = [
-      ...errors.flatMap((error) => [
-        String(error),
-        inspect(error, { depth: 5 }),
-        JSON.stringify(error),
-        error instanceof Error ? (error.stack ?? '') : '',
-      ]),
+      ...errors.flatMap(errorViews),
       ...printed,
       ...simulator.requests.map((request) => request.path),
     ].join('\n');

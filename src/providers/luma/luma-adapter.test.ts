@@ -1,26 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import {
+  capturingConsole,
+  closedPortURL,
+  errorViews,
+  keyOnly,
+  upstreamFailure,
+  useSimulator,
+} from '../../../test/support/providers.ts';
 import { SecretValue } from '../../crypto/index.ts';
 import { lumaSimulation } from '../../simulator/providers/luma.ts';
-import { type Simulator, startSimulator } from '../../simulator/server.ts';
 import { costOf } from '../prices/index.ts';
 import type { Credentials, ProviderAdapter, VideoRequest, VideoStatus } from '../spec.ts';
 import { isUpstreamError, type UpstreamErrorKind } from '../upstream-error.ts';
 import { lumaProvider } from './index.ts';
 
 const KEY = `luma-test-CANARY-${randomBytes(16).toString('hex')}`;
-let simulator: Simulator;
 
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [lumaSimulation], keys: { luma: [KEY] } });
-});
-afterAll(() => simulator.close());
-afterEach(() => simulator.reset());
-
-const keyOnly = (key: string) => () => ({ apiKey: new SecretValue(key) });
+const simulator = useSimulator({ providers: [lumaSimulation], keys: { luma: [KEY] } });
 
 function adapter(
   credentials: () => Credentials = keyOnly(KEY),
@@ -34,14 +31,6 @@ function video(target = adapter()) {
   return target.video;
 }
 
-async function closedPortURL(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}/dream-machine/v1`;
-}
-
 async function pollToEnd(operation: string, target = adapter()): Promise<VideoStatus[]> {
   const statuses: VideoStatus[] = [];
   for (let poll = 0; poll < 10; poll += 1) {
@@ -50,15 +39,6 @@ async function pollToEnd(operation: string, target = adapter()): Promise<VideoSt
     if (status.state !== 'pending') break;
   }
   return statuses;
-}
-
-async function failureOf(promise: Promise<unknown>) {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!isUpstreamError(error)) throw new Error(`expected an UpstreamError, got ${inspect(error)}`);
-  return error;
 }
 
 describe('luma validate', () => {
@@ -165,7 +145,7 @@ describe('luma video', () => {
     const { operation } = await model.start({ prompt: 'A slow train' });
     await model.cancel?.(operation);
     expect(simulator.requests.at(-1)?.method).toBe('DELETE');
-    expect((await failureOf(model.status(operation))).kind).toBe('not_found');
+    expect((await upstreamFailure(model.status(operation))).kind).toBe('not_found');
   });
 
   it('refuses, before any call, what Luma cannot be sent', async () => {
@@ -180,11 +160,11 @@ describe('luma video', () => {
       [{ prompt: 'ab' }, 'bad_request', /at least 3/],
     ];
     for (const [request, kind, message] of cases) {
-      const error = await failureOf(model.start(request));
+      const error = await upstreamFailure(model.start(request));
       expect(error.kind, JSON.stringify(request)).toBe(kind);
       expect(error.message).toMatch(message);
     }
-    expect((await failureOf(model.status('luma:e30'))).kind).toBe('bad_request');
+    expect((await upstreamFailure(model.status('luma:e30'))).kind).toBe('bad_request');
     expect(simulator.requests).toHaveLength(0);
   });
 });
@@ -208,7 +188,7 @@ describe('luma errors', () => {
   ];
   it.each(cases)('maps an injected %i (%o) to %s', async (status, options, kind, retryable) => {
     simulator.addFault({ provider: 'luma', status: status as 400, ...options, count: 1 });
-    const error = await failureOf(video().start({ prompt: 'A meadow' }));
+    const error = await upstreamFailure(video().start({ prompt: 'A meadow' }));
     expect(error).toMatchObject({ kind, retryable, provider: 'luma' });
     if (options.retryAfterSeconds) expect(error.retryAfterMs).toBe(6000);
   });
@@ -216,12 +196,6 @@ describe('luma errors', () => {
 
 describe('luma secrets', () => {
   it('never shows the key in errors, console output or URLs, and reads it per request', async () => {
-    const printed: string[] = [];
-    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((level) =>
-      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
-        printed.push(args.map((arg) => inspect(arg)).join(' '));
-      }),
-    );
     let current = KEY;
     let reads = 0;
     const target = adapter(() => {
@@ -229,7 +203,7 @@ describe('luma secrets', () => {
       return { apiKey: new SecretValue(current) };
     });
     const errors: unknown[] = [];
-    try {
+    const printed = await capturingConsole(async () => {
       const { operation } = await video(target).start({ prompt: 'Snowfall' });
       for (const status of [401, 402, 429, 500] as const) {
         simulator.addFault({ provider: 'luma', status, count: 1 });
@@ -246,19 +220,12 @@ describe('luma secrets', () => {
           .catch((caught: unknown) => caught),
       );
       errors.push(await target.validate());
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
+    });
     expect(reads).toBe(7);
     expect(simulator.requests.at(-1)?.headers.authorization).toBe(`Bearer ${KEY}-rotated`);
     expect(errors.filter((error) => isUpstreamError(error))).toHaveLength(5);
     const seen = [
-      ...errors.flatMap((error) => [
-        String(error),
-        inspect(error, { depth: 5 }),
-        JSON.stringify(error),
-        error instanceof Error ? (error.stack ?? '') : '',
-      ]),
+      ...errors.flatMap(errorViews),
       ...printed,
       ...simulator.requests.map((request) => request.path),
     ].join('\n');

@@ -1,24 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { closedPort, upstreamFailure, useSimulator } from '../../../test/support/providers.ts';
 import { SecretValue } from '../../crypto/index.ts';
 import { MISTRAL_SIMULATOR_KEY, mistralSimulation } from '../../simulator/providers/mistral.ts';
-import { type Simulator, startSimulator } from '../../simulator/server.ts';
 import { builtInPrices, costOf } from '../prices/index.ts';
 import type { Credentials, ProviderAdapter, TextRequest, TextStreamEvent } from '../spec.ts';
-import { isUpstreamError, type UpstreamError } from '../upstream-error.ts';
+import type { UpstreamError } from '../upstream-error.ts';
 import { mistralProvider } from './index.ts';
 
-let simulator: Simulator;
-
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [mistralSimulation] });
-});
-afterEach(() => simulator.reset());
-afterAll(async () => {
-  await simulator.close();
-});
+const simulator = useSimulator({ providers: [mistralSimulation] });
 
 function adapter(
   credentials: () => Credentials = () => ({ apiKey: new SecretValue(MISTRAL_SIMULATOR_KEY) }),
@@ -43,24 +34,6 @@ async function collect(events: AsyncIterable<TextStreamEvent>) {
   const seen: (TextStreamEvent & { at: number })[] = [];
   for await (const event of events) seen.push({ ...event, at: performance.now() });
   return seen;
-}
-
-async function failure(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!isUpstreamError(error)) throw new Error(`expected an UpstreamError, got ${inspect(error)}`);
-  return error;
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
 }
 
 function lastRequest() {
@@ -204,7 +177,7 @@ describe('text.stream', () => {
   it('throws the error sent in the middle of the stream', async () => {
     simulator.addFault({ provider: 'mistral', midStreamErrorAfterChunks: 3 });
     const seen: string[] = [];
-    const error = await failure(
+    const error = await upstreamFailure(
       (async () => {
         for await (const event of text(adapter()).stream(SAY_THIS)) {
           if (event.type === 'text-delta') seen.push(event.text);
@@ -261,7 +234,7 @@ describe('error mapping', () => {
   for (const { fault, kind, status, retryable, code, retryAfterMs } of cases) {
     it(`maps ${fault.status}${'quotaExhausted' in fault ? ' (quota)' : ''} to ${kind}`, async () => {
       simulator.addFault({ provider: 'mistral', ...fault });
-      const error = await failure(text(adapter()).generate(SAY_THIS));
+      const error = await upstreamFailure(text(adapter()).generate(SAY_THIS));
       expect(error).toMatchObject({ provider: 'mistral', kind, retryable, status });
       expect(error.requestId).toMatch(/^[0-9a-f-]{36}$/);
       if (code !== undefined) expect(error.providerCode).toBe(code);
@@ -270,7 +243,7 @@ describe('error mapping', () => {
   }
 
   it('maps an unknown model to bad_request with its message and code', async () => {
-    const error = await failure(text(adapter()).generate({ ...SAY_THIS, model: 'mistral-unknown' }));
+    const error = await upstreamFailure(text(adapter()).generate({ ...SAY_THIS, model: 'mistral-unknown' }));
     expect(error).toMatchObject({ kind: 'bad_request', status: 400, providerCode: '1500' });
     expect(error.message).toBe('mistral: Invalid model: mistral-unknown');
   });
@@ -301,8 +274,8 @@ describe('secrets', () => {
       const credentials = () => ({ apiKey: new SecretValue(canary) });
       const model = adapter(credentials);
       results.push(await model.validate());
-      errors.push(await failure(text(model).generate(SAY_THIS)));
-      errors.push(await failure(collect(text(model).stream(SAY_THIS))));
+      errors.push(await upstreamFailure(text(model).generate(SAY_THIS)));
+      errors.push(await upstreamFailure(collect(text(model).stream(SAY_THIS))));
       simulator.addKey('mistral', canary);
       for (const fault of [
         { status: 429 as const, retryAfterSeconds: 1 },
@@ -310,13 +283,15 @@ describe('secrets', () => {
         { status: 500 as const },
       ]) {
         simulator.addFault({ provider: 'mistral', count: 1, ...fault });
-        errors.push(await failure(text(model).generate(SAY_THIS)));
+        errors.push(await upstreamFailure(text(model).generate(SAY_THIS)));
       }
       simulator.addFault({ provider: 'mistral', count: 1, midStreamErrorAfterChunks: 2 });
-      errors.push(await failure(collect(text(model).stream(SAY_THIS))));
+      errors.push(await upstreamFailure(collect(text(model).stream(SAY_THIS))));
       const port = await closedPort();
       errors.push(
-        await failure(text(adapter(credentials, { baseURL: `http://127.0.0.1:${port}` })).generate(SAY_THIS)),
+        await upstreamFailure(
+          text(adapter(credentials, { baseURL: `http://127.0.0.1:${port}` })).generate(SAY_THIS),
+        ),
       );
       for (const error of errors) console.error(error);
     } finally {

@@ -1,24 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { closedPort, upstreamFailure, useSimulator } from '../../../test/support/providers.ts';
 import { SecretValue } from '../../crypto/index.ts';
 import { OPENAI_SIMULATOR_KEY, openaiSimulation } from '../../simulator/providers/openai.ts';
-import { type Simulator, startSimulator } from '../../simulator/server.ts';
 import { builtInPrices, costOf } from '../prices/index.ts';
 import type { Credentials, ProviderAdapter, TextRequest, TextStreamEvent } from '../spec.ts';
-import { isUpstreamError, type UpstreamError } from '../upstream-error.ts';
+import type { UpstreamError } from '../upstream-error.ts';
 import { openaiProvider } from './index.ts';
 
-let simulator: Simulator;
-
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [openaiSimulation] });
-});
-afterEach(() => simulator.reset());
-afterAll(async () => {
-  await simulator.close();
-});
+const simulator = useSimulator({ providers: [openaiSimulation] });
 
 function adapter(
   credentials: () => Credentials = () => ({ apiKey: new SecretValue(OPENAI_SIMULATOR_KEY) }),
@@ -41,24 +32,6 @@ async function collect(events: AsyncIterable<TextStreamEvent>) {
   const seen: (TextStreamEvent & { at: number })[] = [];
   for await (const event of events) seen.push({ ...event, at: performance.now() });
   return seen;
-}
-
-async function failure(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!isUpstreamError(error)) throw new Error(`expected an UpstreamError, got ${inspect(error)}`);
-  return error;
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
 }
 
 function lastRequest() {
@@ -267,7 +240,7 @@ describe('text.stream', () => {
   it('throws the error sent in the middle of the stream, after the chunks before it', async () => {
     simulator.addFault({ provider: 'openai', midStreamErrorAfterChunks: 3 });
     const seen: string[] = [];
-    const error = await failure(
+    const error = await upstreamFailure(
       (async () => {
         for await (const event of text(adapter()).stream(SAY_THIS)) {
           if (event.type === 'text-delta') seen.push(event.text);
@@ -319,7 +292,7 @@ describe('error mapping', () => {
   for (const { fault, kind, retryable, code, retryAfterMs } of cases) {
     it(`maps ${fault.status}${'quotaExhausted' in fault ? ' (quota)' : ''} to ${kind}`, async () => {
       simulator.addFault({ provider: 'openai', ...fault });
-      const error = await failure(text(adapter()).generate(SAY_THIS));
+      const error = await upstreamFailure(text(adapter()).generate(SAY_THIS));
       expect(error).toMatchObject({
         provider: 'openai',
         kind,
@@ -334,19 +307,19 @@ describe('error mapping', () => {
 
   it('takes the wait from the reset header when there is no retry-after', async () => {
     simulator.addFault({ provider: 'openai', status: 429 });
-    const error = await failure(text(adapter()).generate(SAY_THIS));
+    const error = await upstreamFailure(text(adapter()).generate(SAY_THIS));
     expect(error).toMatchObject({ kind: 'rate_limited', retryAfterMs: 644 });
   });
 
   it('maps an unknown model to not_found, with the code', async () => {
-    const error = await failure(text(adapter()).generate({ ...SAY_THIS, model: 'gpt-unknown' }));
+    const error = await upstreamFailure(text(adapter()).generate({ ...SAY_THIS, model: 'gpt-unknown' }));
     expect(error).toMatchObject({ kind: 'not_found', status: 404, providerCode: 'model_not_found' });
     expect(error.message).toContain('The model `gpt-unknown` does not exist');
   });
 
   it('maps the same errors when a stream is refused before it starts', async () => {
     simulator.addFault({ provider: 'openai', status: 429, quotaExhausted: true });
-    const error = await failure(collect(text(adapter()).stream(SAY_THIS)));
+    const error = await upstreamFailure(collect(text(adapter()).stream(SAY_THIS)));
     expect(error).toMatchObject({ kind: 'quota_exhausted', retryable: false });
   });
 });
@@ -356,8 +329,10 @@ describe('video (Sora)', () => {
     const fetchSpy = vi.fn(globalThis.fetch);
     const model = adapter(undefined, { fetch: fetchSpy });
     if (!model.video) throw new Error('the OpenAI adapter should declare its retired video model');
-    const started = await failure(model.video.start({ prompt: 'A cat on a skateboard', model: 'sora-2' }));
-    const status = await failure(model.video.status('video_abc123'));
+    const started = await upstreamFailure(
+      model.video.start({ prompt: 'A cat on a skateboard', model: 'sora-2' }),
+    );
+    const status = await upstreamFailure(model.video.status('video_abc123'));
     for (const error of [started, status]) {
       expect(error).toMatchObject({ kind: 'capability_retired', retryable: false });
       expect(error.message).toContain('2026-09-24');
@@ -396,8 +371,8 @@ describe('secrets', () => {
       const model = adapter(credentials);
       // Refused as an unknown key: OpenAI echoes a masked form of it.
       results.push(await model.validate());
-      errors.push(await failure(text(model).generate(SAY_THIS)));
-      errors.push(await failure(collect(text(model).stream(SAY_THIS))));
+      errors.push(await upstreamFailure(text(model).generate(SAY_THIS)));
+      errors.push(await upstreamFailure(collect(text(model).stream(SAY_THIS))));
       // Accepted, then failing every way a call can fail.
       simulator.addKey('openai', canary);
       for (const fault of [
@@ -407,14 +382,14 @@ describe('secrets', () => {
         { status: 500 as const },
       ]) {
         simulator.addFault({ provider: 'openai', count: 1, ...fault });
-        errors.push(await failure(text(model).generate(SAY_THIS)));
+        errors.push(await upstreamFailure(text(model).generate(SAY_THIS)));
       }
       simulator.addFault({ provider: 'openai', count: 1, midStreamErrorAfterChunks: 2 });
-      errors.push(await failure(collect(text(model).stream(SAY_THIS))));
-      errors.push(await failure(model.video?.start({ prompt: 'x' }) ?? Promise.resolve()));
+      errors.push(await upstreamFailure(collect(text(model).stream(SAY_THIS))));
+      errors.push(await upstreamFailure(model.video?.start({ prompt: 'x' }) ?? Promise.resolve()));
       const port = await closedPort();
       errors.push(
-        await failure(
+        await upstreamFailure(
           text(adapter(credentials, { baseURL: `http://127.0.0.1:${port}/v1` })).generate(SAY_THIS),
         ),
       );

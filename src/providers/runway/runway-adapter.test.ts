@@ -1,36 +1,24 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  capturingConsole,
+  closedPortURL,
+  errorViews,
+  keyOnly,
+  useSimulator,
+} from '../../../test/support/providers.ts';
 import { SecretValue } from '../../crypto/index.ts';
 import { runwaySimulation } from '../../simulator/providers/runway.ts';
-import { type Simulator, startSimulator } from '../../simulator/server.ts';
 import type { Credentials, ProviderAdapter } from '../spec.ts';
 import { isUpstreamError } from '../upstream-error.ts';
 import { runwayProvider } from './index.ts';
 
 const KEY = `key_test_${randomBytes(16).toString('hex')}`;
-let simulator: Simulator;
 
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [runwaySimulation], keys: { runway: [KEY] } });
-});
-afterAll(() => simulator.close());
-afterEach(() => simulator.reset());
+const simulator = useSimulator({ providers: [runwaySimulation], keys: { runway: [KEY] } });
 
 function adapter(credentials: () => Credentials, baseURL = simulator.baseURL('runway')): ProviderAdapter {
   return runwayProvider.createAdapter({ baseURL, fetch: globalThis.fetch, credentials });
-}
-
-const keyOnly = (key: string) => () => ({ apiKey: new SecretValue(key) });
-
-async function closedPortURL(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
 }
 
 describe('runway validate', () => {
@@ -92,12 +80,6 @@ describe('runway credentials', () => {
 describe('runway secrets', () => {
   it('never shows the key in errors, logs or request URLs', async () => {
     const canary = `key_test_CANARY_${randomBytes(12).toString('hex')}`;
-    const printed: string[] = [];
-    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((method) =>
-      vi.spyOn(console, method).mockImplementation((...args: unknown[]) => {
-        printed.push(args.map((arg) => (typeof arg === 'string' ? arg : inspect(arg))).join(' '));
-      }),
-    );
     const errors: unknown[] = [];
     const collect = async (promise: Promise<unknown>) => {
       try {
@@ -106,7 +88,7 @@ describe('runway secrets', () => {
         errors.push(error);
       }
     };
-    try {
+    const printed = await capturingConsole(async () => {
       const unknownKey = adapter(keyOnly(canary));
       await collect(unknownKey.validate());
       await collect(unknownKey.video?.start({ prompt: 'a fox' }) ?? Promise.resolve());
@@ -134,21 +116,10 @@ describe('runway secrets', () => {
       });
       await collect(echoing.video?.start({ prompt: 'a fox' }) ?? Promise.resolve());
       await collect(adapter(keyOnly(canary), await closedPortURL()).validate());
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
+    });
     const upstreamErrors = errors.filter((error) => isUpstreamError(error));
     expect(upstreamErrors.length).toBeGreaterThanOrEqual(7);
-    for (const error of errors) {
-      const views = [
-        String(error),
-        inspect(error, { depth: 5 }),
-        JSON.stringify(error),
-        error instanceof Error ? `${error.message}\n${error.stack}` : '',
-        isUpstreamError(error) ? `${error.body}` : '',
-      ];
-      for (const view of views) expect(view).not.toContain(canary);
-    }
+    for (const view of errors.flatMap(errorViews)) expect(view).not.toContain(canary);
     expect(printed.join('\n')).not.toContain(canary);
     for (const request of simulator.requests) expect(request.path).not.toContain(canary);
   });

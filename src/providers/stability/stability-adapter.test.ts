@@ -1,23 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  capturingConsole,
+  closedPortURL,
+  errorViews,
+  keyOnly,
+  useSimulator,
+} from '../../../test/support/providers.ts';
 import { SecretValue } from '../../crypto/index.ts';
 import { stabilitySimulation } from '../../simulator/providers/stability.ts';
-import { type Simulator, startSimulator } from '../../simulator/server.ts';
 import type { Credentials, ProviderAdapter } from '../spec.ts';
 import { isUpstreamError } from '../upstream-error.ts';
 import { stabilityProvider } from './index.ts';
 
 const KEY = `sk-test-stability-${randomBytes(16).toString('hex')}`;
-let simulator: Simulator;
 
-beforeAll(async () => {
-  simulator = await startSimulator({ providers: [stabilitySimulation], keys: { stability: [KEY] } });
-});
-afterAll(() => simulator.close());
-afterEach(() => simulator.reset());
+const simulator = useSimulator({ providers: [stabilitySimulation], keys: { stability: [KEY] } });
 
 function adapter(
   credentials: () => Credentials,
@@ -27,16 +25,6 @@ function adapter(
   }: { baseURL?: string; fetch?: typeof globalThis.fetch } = {},
 ): ProviderAdapter {
   return stabilityProvider.createAdapter({ baseURL, fetch, credentials });
-}
-
-const keyOnly = (key: string) => () => ({ apiKey: new SecretValue(key) });
-
-async function closedPortURL(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
 }
 
 describe('stability validate', () => {
@@ -124,12 +112,6 @@ describe('stability retired video', () => {
 describe('stability secrets', () => {
   it('never shows the key in errors, logs or request URLs', async () => {
     const canary = `sk-test-stability-CANARY_${randomBytes(12).toString('hex')}`;
-    const printed: string[] = [];
-    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((method) =>
-      vi.spyOn(console, method).mockImplementation((...args: unknown[]) => {
-        printed.push(args.map((arg) => (typeof arg === 'string' ? arg : inspect(arg))).join(' '));
-      }),
-    );
     const errors: unknown[] = [];
     const collect = async (promise: Promise<unknown> | undefined) => {
       try {
@@ -138,7 +120,7 @@ describe('stability secrets', () => {
         errors.push(error);
       }
     };
-    try {
+    const printed = await capturingConsole(async () => {
       await collect(adapter(keyOnly(canary)).validate());
       await collect(adapter(keyOnly(canary)).image?.generate({ prompt: 'a fox' }));
       simulator.addKey('stability', canary);
@@ -159,20 +141,9 @@ describe('stability secrets', () => {
       });
       await collect(echoing.image?.generate({ prompt: 'a fox' }));
       await collect(adapter(keyOnly(canary), { baseURL: await closedPortURL() }).validate());
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
+    });
     expect(errors.filter((error) => isUpstreamError(error)).length).toBeGreaterThanOrEqual(9);
-    for (const error of errors) {
-      const views = [
-        String(error),
-        inspect(error, { depth: 5 }),
-        JSON.stringify(error),
-        error instanceof Error ? `${error.message}\n${error.stack}` : '',
-        isUpstreamError(error) ? `${error.body}` : '',
-      ];
-      for (const view of views) expect(view).not.toContain(canary);
-    }
+    for (const view of errors.flatMap(errorViews)) expect(view).not.toContain(canary);
     expect(printed.join('\n')).not.toContain(canary);
     for (const request of simulator.requests) expect(request.path).not.toContain(canary);
   });
