@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { type DataKey, type DekCache, KeyVersionTooOldError, type Kms } from '../crypto/index.ts';
+import { KeyhavenError } from '../errors.ts';
 import type { Tables } from '../store/index.ts';
 
 /**
@@ -21,6 +22,20 @@ function copy(key: Buffer): Buffer {
   const out = Buffer.alloc(key.length);
   key.copy(out);
   return out;
+}
+
+/**
+ * A data key wrapped with a master key below the minimum decryption version could never be opened
+ * again: an instance still configured with a retired active key must stop rather than write such keys.
+ */
+export async function refuseRetiredActiveKey(kms: Kms, minimum: number): Promise<void> {
+  const active = kms.activeVersion();
+  if (active < minimum) {
+    throw new KeyhavenError(
+      'invalid_config',
+      `the active master key v${active} is older than the minimum decryption version v${minimum}; configure a newer master key`,
+    );
+  }
 }
 
 export function createDataKeys({ db, kms, tenant, cache, clock }: DataKeysOptions) {
@@ -67,6 +82,7 @@ export function createDataKeys({ db, kms, tenant, cache, clock }: DataKeysOption
   async function forEncryption(userId: string): Promise<DataKey> {
     const existing = await get(userId, INITIAL_DEK_VERSION);
     if (existing) return { version: INITIAL_DEK_VERSION, key: existing };
+    await refuseRetiredActiveKey(kms, await minDecryptVersion());
     const fresh = randomBytes(32);
     try {
       const { kekVersion, wrapped } = await kms.wrap(fresh, {

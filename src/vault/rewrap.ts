@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import { KeyVersionMissingError, type Kms } from '../crypto/index.ts';
 import type { Tables } from '../store/index.ts';
 import { type AuditKeySource, appendAuditEvents } from './audit.ts';
+import { refuseRetiredActiveKey } from './data-keys.ts';
 
 /**
  * Master-key rotation: re-wraps every data key that is not on the KMS's active version. Resumable and
@@ -58,6 +59,12 @@ export async function rewrapDataKeys({
   signal,
 }: RewrapOptions): Promise<RewrapResult> {
   const activeVersion = kms.activeVersion();
+  const state = await db
+    .selectFrom('keyring_state')
+    .select('min_decrypt_version')
+    .where('id', '=', 1)
+    .executeTakeFirst();
+  await refuseRetiredActiveKey(kms, state?.min_decrypt_version ?? 1);
   const counts = await countDataKeysByKekVersion(db);
   const total = [...counts].reduce(
     (sum, [version, count]) => (version === activeVersion ? sum : sum + count),

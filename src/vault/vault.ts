@@ -190,6 +190,13 @@ export function createVault({
     return auditKeyPromise;
   };
 
+  // Expired keys are zeroed on a timer too, not only when next read.
+  const pruneTimer = setInterval(() => {
+    dekCache.prune();
+    records.prune();
+  }, 1_000);
+  pruneTimer.unref();
+
   const auditQueue = createAuditQueue({
     db,
     key: auditKey,
@@ -324,7 +331,15 @@ export function createVault({
     }
 
     const credentialId = newId('cred');
-    const dek = await dataKeys.forEncryption(userId);
+    const dek = await dataKeys.forEncryption(userId).catch((error: unknown) => {
+      if (error instanceof DecryptionError) {
+        throw new KeyhavenError(
+          'decryption_failed',
+          "this user's data key could not be unwrapped with the configured master keys",
+        );
+      }
+      throw error;
+    });
     let blob: Buffer;
     let fingerprint: string;
     const plaintext = Buffer.from(JSON.stringify(fields));
@@ -892,6 +907,7 @@ export function createVault({
     flush: () => auditQueue.flush(),
     /** Flushes, then drops every cached key. The database is the caller's to close. */
     async close() {
+      clearInterval(pruneTimer);
       await auditQueue.close();
       records.clear();
       dekCache.clear();
