@@ -11,10 +11,24 @@ export {
 export { ERROR_CODES, type ErrorCode, isKeyhavenError, KeyhavenError } from './errors.ts';
 export { createKeyhaven, type Keyhaven, type KeyhavenOptions } from './keyhaven.ts';
 export {
-  builtInCredentialSpecs,
-  type CredentialSpec,
-  createCredentialCatalog,
-} from './providers/credentials.ts';
+  builtInProviders,
+  costOf,
+  createPriceTable,
+  createProviderRegistry,
+  defineProvider,
+  isUpstreamError,
+  loadPriceTable,
+  type ProviderAdapter,
+  type ProviderDefinition,
+  type ProviderInfo,
+  providerDescription,
+  providerDisplayName,
+  providerIcon,
+  supportedProviders,
+  UpstreamError,
+  type Usage,
+} from './providers/index.ts';
+export { simulatorEnvironment, startProviderSimulator } from './simulator/index.ts';
 export { openDatabase } from './store/index.ts';
 export {
   type CredentialSummary,
