@@ -6,7 +6,12 @@ import { loadPriceTable, type PriceTable } from './providers/prices/index.ts';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.ts';
 import type { ProviderAdapter, ProviderDefinition, ValidationResult } from './providers/spec.ts';
 import { type Database, openDatabase } from './store/index.ts';
-import { createVault, type Vault } from './vault/index.ts';
+import {
+  type CacheInvalidation,
+  createPostgresInvalidation,
+  createVault,
+  type Vault,
+} from './vault/index.ts';
 
 /**
  * The composition root: configuration -> database (PostgreSQL or embedded PGlite), keyring and KMS,
@@ -77,8 +82,26 @@ export async function createKeyhaven({
     keyring?.destroy();
     throw error;
   }
+  let invalidation: CacheInvalidation | undefined;
+  try {
+    invalidation = config.databaseUrl
+      ? await createPostgresInvalidation({
+          databaseUrl: config.databaseUrl,
+          schema: config.databaseSchema,
+          onError: (error) =>
+            warn(
+              `keyhaven: cache invalidation listener: ${error instanceof Error ? error.message : 'error'}`,
+            ),
+        })
+      : undefined;
+  } catch (error) {
+    await database.close();
+    keyring?.destroy();
+    throw error;
+  }
   const vault = createVault({
     db: database.db,
+    ...(invalidation ? { invalidation } : {}),
     kms,
     tenant: config.tenant,
     catalog: registry.catalog,
@@ -97,6 +120,7 @@ export async function createKeyhaven({
     adapterFromCredentials: (provider, credentials) => registry.adapterFromCredentials(provider, credentials),
     async close() {
       await vault.close();
+      await invalidation?.close();
       await database.close();
       keyring?.destroy();
     },

@@ -6,6 +6,12 @@ export {
   listAuditEvents,
   verifyAuditLog,
 } from './audit.ts';
+export {
+  type CacheInvalidation,
+  createLocalInvalidation,
+  createPostgresInvalidation,
+  type InvalidationMessage,
+} from './invalidation.ts';
 export { maskSecret } from './mask.ts';
 export {
   countDataKeysByKekVersion,

@@ -44,6 +44,7 @@ import {
   reasonSchema,
   userIdSchema,
 } from './input.ts';
+import { type CacheInvalidation, createLocalInvalidation } from './invalidation.ts';
 import { maskSecret } from './mask.ts';
 import { countDataKeysByKekVersion, type RewrapOptions, rewrapDataKeys } from './rewrap.ts';
 
@@ -72,6 +73,8 @@ export interface VaultDependencies {
   recordCache?: { maxEntries?: number; ttlMs?: number };
   audit?: { flushIntervalMs?: number; maxBatch?: number; maxPending?: number };
   onBackgroundError?: (error: unknown) => void;
+  /** Tells other instances which cached entries a write made stale (PostgreSQL LISTEN/NOTIFY). */
+  invalidation?: CacheInvalidation;
 }
 
 export interface CredentialSummary {
@@ -152,6 +155,7 @@ export function createVault({
   recordCache: recordCacheOptions = {},
   audit: auditOptions = {},
   onBackgroundError = () => {},
+  invalidation = createLocalInvalidation(),
 }: VaultDependencies) {
   const dataKeys = createDataKeys({ db, kms, tenant, cache: dekCache, clock });
   const records: BoundedCache<string, OpenRecord> = createBoundedCache({
@@ -167,6 +171,16 @@ export function createVault({
     if (provider) records.delete(recordKey(userId, provider));
     else records.deleteWhere((key) => key.startsWith(`${userId}|`));
   };
+  invalidation.subscribe((message) => {
+    if (message.type === 'reset') {
+      generation += 1;
+      records.clear();
+      dekCache.clear();
+      return;
+    }
+    invalidate(message.userId, message.provider);
+    if (message.provider === undefined) dataKeys.forget(message.userId);
+  });
 
   // The audit chain's HMAC key: derived from a data key of a reserved owner that no user id can name
   // (so shred never touches it and rewrap rotates its wrapping like any other).
@@ -420,6 +434,7 @@ export function createVault({
           }),
         ),
       ]);
+      await invalidation.notify(trx, userId, provider);
       return inserted;
     });
     invalidate(userId, provider);
@@ -715,6 +730,7 @@ export function createVault({
           detail: { versions: deleted.length },
         },
       ]);
+      await invalidation.notify(trx, userId, provider);
     });
     invalidate(userId, provider);
   }
@@ -746,6 +762,7 @@ export function createVault({
       await appendAuditEvents(trx, chainKey, [
         { action: 'user.shred', actor, userId, occurredAt: clock(), detail: result },
       ]);
+      await invalidation.notify(trx, userId);
       return result;
     });
     dataKeys.forget(userId);
