@@ -10,6 +10,8 @@ export const ERROR_CODES = [
   'provider_unavailable',
   'provider_rate_limited',
   'key_version_in_use',
+  'unsupported_request',
+  'capability_retired',
   'decryption_failed',
   'invalid_config',
   'conflict',
