@@ -117,3 +117,10 @@ export function createCredentialCatalog(
   const ids = [...byId.keys()];
   return { get: (provider) => byId.get(provider), providers: () => ids };
 }
+
+/** The built-in credential spec of a provider; a missing one is a bug in this table. */
+export function builtInCredentialSpec(provider: string): CredentialSpec {
+  const spec = builtInCredentialSpecs.find((candidate) => candidate.provider === provider);
+  if (!spec) throw new Error(`no built-in credential spec for ${provider}`);
+  return spec;
+}

@@ -1,7 +1,7 @@
-import { builtInCredentialSpecs, type CredentialSpec } from '../credentials.ts';
-import { builtInPrices } from '../prices/index.ts';
+import { builtInCredentialSpec } from '../credentials.ts';
+import { pricedModels } from '../prices/index.ts';
 import { defineProvider } from '../registry.ts';
-import { AVAILABLE, type ModelInfo } from '../spec.ts';
+import { AVAILABLE } from '../spec.ts';
 import { createAnthropicAdapter } from './anthropic-adapter.ts';
 import { ANTHROPIC_PROVIDER } from './anthropic-errors.ts';
 
@@ -20,20 +20,12 @@ const TEXT_MODELS = [
   'claude-haiku-4-5',
 ] as const;
 
-function credentialSpec(): CredentialSpec {
-  const spec = builtInCredentialSpecs.find((candidate) => candidate.provider === ANTHROPIC_PROVIDER);
-  if (!spec) throw new Error('the built-in credential specs have no anthropic entry');
-  return spec;
-}
-
-const prices = builtInPrices[ANTHROPIC_PROVIDER] ?? {};
-
 export const anthropicProvider = defineProvider({
   id: ANTHROPIC_PROVIDER,
   displayName: 'Anthropic',
   description: 'Claude models through the Anthropic Messages API, with streaming, prompt caching and usage.',
   icon: '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" role="img" aria-label="Anthropic"><rect width="32" height="32" rx="7" fill="#5b4636"/><text x="16" y="21.5" text-anchor="middle" font-family="system-ui, sans-serif" font-size="14" font-weight="700" fill="#f5efe6">An</text></svg>',
-  credential: credentialSpec(),
+  credential: builtInCredentialSpec(ANTHROPIC_PROVIDER),
   credentialFields: [
     {
       name: 'apiKey',
@@ -48,10 +40,7 @@ export const anthropicProvider = defineProvider({
   // never pushed past what its account allows; the hourly cap bounds what a runaway client can spend.
   defaultRateLimits: { perMinute: 50, perHour: 1000 },
   status: AVAILABLE,
-  models: TEXT_MODELS.map((id): ModelInfo => {
-    const price = prices[id];
-    return price ? { id, kind: 'text', price } : { id, kind: 'text' };
-  }),
+  models: pricedModels(ANTHROPIC_PROVIDER, 'text', TEXT_MODELS),
   defaultBaseURL: 'https://api.anthropic.com',
   createAdapter: createAnthropicAdapter,
 });

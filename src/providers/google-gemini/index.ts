@@ -1,7 +1,7 @@
-import { builtInCredentialSpecs, type CredentialSpec } from '../credentials.ts';
-import { builtInPrices } from '../prices/index.ts';
+import { builtInCredentialSpec } from '../credentials.ts';
+import { pricedModels } from '../prices/index.ts';
 import { defineProvider } from '../registry.ts';
-import { AVAILABLE, type ModelInfo } from '../spec.ts';
+import { AVAILABLE } from '../spec.ts';
 import { createGoogleGeminiAdapter } from './google-gemini-adapter.ts';
 import { GOOGLE_GEMINI_PROVIDER } from './google-gemini-errors.ts';
 
@@ -22,20 +22,12 @@ const TEXT_MODELS = [
   'gemini-2.0-flash',
 ] as const;
 
-function credentialSpec(): CredentialSpec {
-  const spec = builtInCredentialSpecs.find((candidate) => candidate.provider === GOOGLE_GEMINI_PROVIDER);
-  if (!spec) throw new Error('the built-in credential specs have no google-gemini entry');
-  return spec;
-}
-
-const prices = builtInPrices[GOOGLE_GEMINI_PROVIDER] ?? {};
-
 export const googleGeminiProvider = defineProvider({
   id: GOOGLE_GEMINI_PROVIDER,
   displayName: 'Google Gemini',
   description: 'Gemini models through the Gemini API (Google AI Studio keys), with streaming and usage.',
   icon: '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" role="img" aria-label="Google Gemini"><rect width="32" height="32" rx="7" fill="#2f4a7a"/><text x="16" y="21.5" text-anchor="middle" font-family="system-ui, sans-serif" font-size="14" font-weight="700" fill="#eef3fb">Ge</text></svg>',
-  credential: credentialSpec(),
+  credential: builtInCredentialSpec(GOOGLE_GEMINI_PROVIDER),
   credentialFields: [
     {
       name: 'apiKey',
@@ -51,10 +43,7 @@ export const googleGeminiProvider = defineProvider({
   // cannot spend more than a day of free quota.
   defaultRateLimits: { perMinute: 10, perHour: 250 },
   status: AVAILABLE,
-  models: TEXT_MODELS.map((id): ModelInfo => {
-    const price = prices[id];
-    return price ? { id, kind: 'text', price } : { id, kind: 'text' };
-  }),
+  models: pricedModels(GOOGLE_GEMINI_PROVIDER, 'text', TEXT_MODELS),
   defaultBaseURL: 'https://generativelanguage.googleapis.com',
   createAdapter: createGoogleGeminiAdapter,
 });

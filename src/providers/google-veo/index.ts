@@ -1,30 +1,23 @@
-import { builtInCredentialSpecs, type CredentialSpec } from '../credentials.ts';
-import { builtInPrices } from '../prices/index.ts';
+import { builtInCredentialSpec } from '../credentials.ts';
+import { pricedModels } from '../prices/index.ts';
 import { defineProvider } from '../registry.ts';
-import { AVAILABLE, type ModelInfo } from '../spec.ts';
+import { AVAILABLE } from '../spec.ts';
 import { createGoogleVeoAdapter } from './google-veo-adapter.ts';
 import { VEO_VIDEO_MODELS } from './veo-models.ts';
 
 /** Google Veo: video generation through the Gemini API (API key) or Vertex AI (service account). */
-function credentialSpec(id: string): CredentialSpec {
-  const spec = builtInCredentialSpecs.find((candidate) => candidate.provider === id);
-  if (!spec) throw new Error(`no built-in credential spec for ${id}`);
-  return spec;
-}
-
 const icon =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" width="32" height="32" role="img" aria-label="Google Veo">' +
   '<rect width="32" height="32" rx="7" fill="#12355b"/>' +
   '<text x="16" y="21.5" text-anchor="middle" font-family="system-ui, sans-serif" font-size="14" font-weight="700" fill="#f4f7fb">Ve</text>' +
   '</svg>';
 
-const prices = builtInPrices['google-veo'] ?? {};
-
 // Veo 2 has no price in the table: it is offered, and its cost is reported as unpriced (null), never 0.
-const models: ModelInfo[] = VEO_VIDEO_MODELS.map((model) => {
-  const price = prices[model.id];
-  return price ? { id: model.id, kind: 'video', price } : { id: model.id, kind: 'video' };
-});
+const models = pricedModels(
+  'google-veo',
+  'video',
+  VEO_VIDEO_MODELS.map((model) => model.id),
+);
 
 export const googleVeoProvider = defineProvider({
   id: 'google-veo',
@@ -32,7 +25,7 @@ export const googleVeoProvider = defineProvider({
   description:
     'Video generation from text or an image with Veo 3.1, 3 and 2, through the Gemini API (API key) or Vertex AI (service account). Jobs run asynchronously and are polled.',
   icon,
-  credential: credentialSpec('google-veo'),
+  credential: builtInCredentialSpec('google-veo'),
   credentialFields: [
     {
       name: 'apiKey',

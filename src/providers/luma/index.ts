@@ -1,16 +1,10 @@
-import { builtInCredentialSpecs, type CredentialSpec } from '../credentials.ts';
+import { builtInCredentialSpec } from '../credentials.ts';
 import { defineProvider } from '../registry.ts';
 import { AVAILABLE, type ModelInfo } from '../spec.ts';
 import { createLumaAdapter } from './luma-adapter.ts';
 import { LUMA_VIDEO_MODELS } from './luma-models.ts';
 
 /** Luma Dream Machine: video generation from text or a start frame (ray-2, ray-flash-2). */
-function credentialSpec(id: string): CredentialSpec {
-  const spec = builtInCredentialSpecs.find((candidate) => candidate.provider === id);
-  if (!spec) throw new Error(`no built-in credential spec for ${id}`);
-  return spec;
-}
-
 const icon =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" width="32" height="32" role="img" aria-label="Luma">' +
   '<rect width="32" height="32" rx="7" fill="#2a1f3d"/>' +
@@ -27,7 +21,7 @@ export const lumaProvider = defineProvider({
   description:
     'Dream Machine video generation from text or a start image with ray-2 and ray-flash-2, 5 or 9 seconds up to 4k. Jobs run asynchronously and are polled.',
   icon,
-  credential: credentialSpec('luma'),
+  credential: builtInCredentialSpec('luma'),
   credentialFields: [
     {
       name: 'apiKey',

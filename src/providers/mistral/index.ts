@@ -1,14 +1,8 @@
-import { builtInCredentialSpecs, type CredentialSpec } from '../credentials.ts';
+import { builtInCredentialSpec } from '../credentials.ts';
 import { builtInPrices } from '../prices/index.ts';
 import { defineProvider } from '../registry.ts';
 import { AVAILABLE, type ModelInfo } from '../spec.ts';
 import { createMistralAdapter } from './mistral-adapter.ts';
-
-function credentialSpec(id: string): CredentialSpec {
-  const spec = builtInCredentialSpecs.find((candidate) => candidate.provider === id);
-  if (!spec) throw new Error(`no built-in credential spec for ${id}`);
-  return spec;
-}
 
 function model(id: string): ModelInfo {
   const price = builtInPrices.mistral?.[id];
@@ -30,7 +24,7 @@ export const mistralProvider = defineProvider({
   displayName: 'Mistral AI',
   description: 'Mistral chat models with streaming and token usage.',
   icon: '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" role="img" aria-label="Mistral AI"><rect width="32" height="32" rx="7" fill="#7c2d12"/><text x="16" y="21" text-anchor="middle" font-family="system-ui, sans-serif" font-size="13" font-weight="700" fill="#fff7ed">Mi</text></svg>',
-  credential: credentialSpec('mistral'),
+  credential: builtInCredentialSpec('mistral'),
   credentialFields: [
     {
       name: 'apiKey',

@@ -1,15 +1,9 @@
-import { builtInCredentialSpecs, type CredentialSpec } from '../credentials.ts';
+import { builtInCredentialSpec } from '../credentials.ts';
 import { builtInPrices } from '../prices/index.ts';
 import { defineProvider } from '../registry.ts';
 import { AVAILABLE, type ModelInfo } from '../spec.ts';
 import { createOpenAIAdapter } from './openai-adapter.ts';
 import { SORA_RETIRED_ON, SORA_RETIRED_REASON } from './openai-video.ts';
-
-function credentialSpec(id: string): CredentialSpec {
-  const spec = builtInCredentialSpecs.find((candidate) => candidate.provider === id);
-  if (!spec) throw new Error(`no built-in credential spec for ${id}`);
-  return spec;
-}
 
 function model(id: string, kind: ModelInfo['kind']): ModelInfo {
   const price = builtInPrices.openai?.[id];
@@ -36,7 +30,7 @@ export const openaiProvider = defineProvider({
   displayName: 'OpenAI',
   description: 'GPT chat models with streaming and token usage. The Sora video API was retired by OpenAI.',
   icon: '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" role="img" aria-label="OpenAI"><rect width="32" height="32" rx="7" fill="#1f2937"/><text x="16" y="21" text-anchor="middle" font-family="system-ui, sans-serif" font-size="13" font-weight="700" fill="#f9fafb">OA</text></svg>',
-  credential: credentialSpec('openai'),
+  credential: builtInCredentialSpec('openai'),
   credentialFields: [
     {
       name: 'apiKey',

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { KeyhavenError } from '../../errors.ts';
-import type { ModelPrice, Usage } from '../spec.ts';
+import type { ModelInfo, ModelPrice, Usage } from '../spec.ts';
 import { builtInPrices, PRICE_TABLE_SOURCE, PRICE_TABLE_VERSION } from './table.ts';
 
 /**
@@ -106,3 +106,12 @@ export function loadPriceTable(path?: string): PriceTable {
 }
 
 export const defaultPriceTable = createPriceTable();
+
+/** A provider's models as it declares them, each with its built-in price when the table has one. */
+export function pricedModels(provider: string, kind: ModelInfo['kind'], ids: readonly string[]): ModelInfo[] {
+  const prices = builtInPrices[provider] ?? {};
+  return ids.map((id) => {
+    const price = prices[id];
+    return price ? { id, kind, price } : { id, kind };
+  });
+}

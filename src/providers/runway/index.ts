@@ -1,29 +1,22 @@
-import { builtInCredentialSpecs, type CredentialSpec } from '../credentials.ts';
-import { builtInPrices } from '../prices/index.ts';
+import { builtInCredentialSpec } from '../credentials.ts';
+import { pricedModels } from '../prices/index.ts';
 import { defineProvider } from '../registry.ts';
-import { AVAILABLE, type ModelInfo } from '../spec.ts';
+import { AVAILABLE } from '../spec.ts';
 import { createRunwayAdapter } from './runway-adapter.ts';
 import { RUNWAY_VIDEO_MODELS, runwayVideoModelInfo } from './runway-models.ts';
 
 /** Runway: asynchronous video generation (gen4_turbo, gen4.5, Veo 3.1 hosted by Runway). */
-function credentialSpec(provider: string): CredentialSpec {
-  const spec = builtInCredentialSpecs.find((entry) => entry.provider === provider);
-  if (!spec) throw new Error(`no built-in credential spec for ${provider}`);
-  return spec;
-}
-
 const icon =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" width="32" height="32" role="img" aria-label="Runway">' +
   '<rect width="32" height="32" rx="7" fill="#1b1b1f"/>' +
   '<text x="16" y="21.5" text-anchor="middle" font-family="system-ui, sans-serif" font-size="15" font-weight="700" fill="#ffffff">Rw</text>' +
   '</svg>';
 
-const prices = builtInPrices.runway ?? {};
-
-const models: ModelInfo[] = RUNWAY_VIDEO_MODELS.map((model) => {
-  const price = prices[model.id];
-  return price ? { id: model.id, kind: 'video', price } : { id: model.id, kind: 'video' };
-});
+const models = pricedModels(
+  'runway',
+  'video',
+  RUNWAY_VIDEO_MODELS.map((model) => model.id),
+);
 
 export const runwayProvider = defineProvider({
   id: 'runway',
@@ -31,7 +24,7 @@ export const runwayProvider = defineProvider({
   description:
     'Video generation from text or an image: gen4_turbo (image to video), gen4.5 and Veo 3.1 through Runway. Jobs run asynchronously and are polled.',
   icon,
-  credential: credentialSpec('runway'),
+  credential: builtInCredentialSpec('runway'),
   credentialFields: [
     {
       name: 'apiKey',

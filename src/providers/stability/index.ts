@@ -1,7 +1,7 @@
-import { builtInCredentialSpecs, type CredentialSpec } from '../credentials.ts';
-import { builtInPrices } from '../prices/index.ts';
+import { builtInCredentialSpec } from '../credentials.ts';
+import { pricedModels } from '../prices/index.ts';
 import { defineProvider } from '../registry.ts';
-import { AVAILABLE, type ModelInfo } from '../spec.ts';
+import { AVAILABLE } from '../spec.ts';
 import { createStabilityAdapter } from './stability-adapter.ts';
 import {
   STABILITY_ASPECT_RATIOS,
@@ -12,24 +12,17 @@ import {
 } from './stability-models.ts';
 
 /** Stability AI: Stable Image generation (Core, Ultra, SD 3.5). Its video API is retired. */
-function credentialSpec(provider: string): CredentialSpec {
-  const spec = builtInCredentialSpecs.find((entry) => entry.provider === provider);
-  if (!spec) throw new Error(`no built-in credential spec for ${provider}`);
-  return spec;
-}
-
 const icon =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" width="32" height="32" role="img" aria-label="Stability AI">' +
   '<rect width="32" height="32" rx="7" fill="#3b1f6b"/>' +
   '<text x="16" y="21.5" text-anchor="middle" font-family="system-ui, sans-serif" font-size="15" font-weight="700" fill="#ffffff">St</text>' +
   '</svg>';
 
-const prices = builtInPrices.stability ?? {};
-
-const models: ModelInfo[] = STABILITY_IMAGE_MODELS.map((model) => {
-  const price = prices[model.id];
-  return price ? { id: model.id, kind: 'image', price } : { id: model.id, kind: 'image' };
-});
+const models = pricedModels(
+  'stability',
+  'image',
+  STABILITY_IMAGE_MODELS.map((model) => model.id),
+);
 
 export const stabilityProvider = defineProvider({
   id: 'stability',
@@ -37,7 +30,7 @@ export const stabilityProvider = defineProvider({
   description:
     'Image generation with Stable Image Core, Ultra and Stable Diffusion 3.5. Its video API was retired by Stability AI on 2025-07-24.',
   icon,
-  credential: credentialSpec('stability'),
+  credential: builtInCredentialSpec('stability'),
   credentialFields: [
     {
       name: 'apiKey',
