@@ -4,6 +4,7 @@
  */
 export const ERROR_CODES = [
   'invalid_request',
+  'unauthorized',
   'unknown_provider',
   'not_found',
   'credential_invalid',

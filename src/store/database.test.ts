@@ -16,7 +16,14 @@ import { createVault } from '../vault/index.ts';
 import { migrateToLatest, openDatabase } from './index.ts';
 import type { Tables } from './tables.ts';
 
-const VAULT_TABLES = ['audit_events', 'credential_references', 'credentials', 'data_keys', 'keyring_state'];
+const VAULT_TABLES = [
+  'audit_events',
+  'credential_references',
+  'credentials',
+  'data_keys',
+  'keyring_state',
+  'tokens',
+];
 const MIGRATION_TABLES = ['kysely_migration', 'kysely_migration_lock'];
 
 async function tablesOf(db: Kysely<Tables>): Promise<string[]> {
@@ -49,7 +56,10 @@ describe.each(databaseTargets)('the store on $name', (target) => {
     await withDatabase(await target.open(), async (database) => {
       expect(await tablesOf(database.db)).toEqual([...VAULT_TABLES, ...MIGRATION_TABLES].sort());
       const state = await migrationState(database.db);
-      expect(state).toEqual({ migrations: ['0001_vault'], keyring: [{ id: 1, min_decrypt_version: 1 }] });
+      expect(state).toEqual({
+        migrations: ['0001_vault', '0002_tokens'],
+        keyring: [{ id: 1, min_decrypt_version: 1 }],
+      });
       await migrateToLatest(database.db, database.schema);
       await migrateToLatest(database.db, database.schema);
       expect(await tablesOf(database.db)).toEqual([...VAULT_TABLES, ...MIGRATION_TABLES].sort());
@@ -186,7 +196,7 @@ describe('opening databases', () => {
           for (const database of opened) {
             expect(await tablesOf(database.db)).toEqual([...VAULT_TABLES, ...MIGRATION_TABLES].sort());
             expect(await migrationState(database.db)).toEqual({
-              migrations: ['0001_vault'],
+              migrations: ['0001_vault', '0002_tokens'],
               keyring: [{ id: 1, min_decrypt_version: 1 }],
             });
           }

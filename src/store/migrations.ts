@@ -97,6 +97,23 @@ const migrations: Record<string, Migration> = {
       await sql`insert into keyring_state (id, min_decrypt_version) values (1, 1)`.execute(db);
     },
   },
+  // API tokens of the HTTP service, stored only as SHA-256 hashes of the high-entropy token text.
+  '0002_tokens': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('tokens')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('kind', 'text', (column) => column.notNull().check(sql`kind in ('admin', 'user')`))
+        .addColumn('user_id', 'text')
+        .addColumn('token_hash', 'bytea', (column) => column.notNull())
+        .addColumn('created_at', 'timestamptz', (column) => column.notNull().defaultTo(sql`now()`))
+        .addColumn('expires_at', 'timestamptz')
+        .addColumn('revoked_at', 'timestamptz')
+        .addCheckConstraint('tokens_user_has_user_id', sql`kind = 'admin' or user_id is not null`)
+        .execute();
+      await db.schema.createIndex('tokens_user').on('tokens').columns(['user_id', 'id']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

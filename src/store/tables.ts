@@ -64,15 +64,27 @@ export interface KeyringStateTable {
   updated_at: Timestamp;
 }
 
+export interface TokensTable {
+  id: string;
+  kind: 'admin' | 'user';
+  user_id: string | null;
+  token_hash: Buffer;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+  expires_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
 export interface Tables {
   data_keys: DataKeysTable;
   credentials: CredentialsTable;
   credential_references: CredentialReferencesTable;
   audit_events: AuditEventsTable;
   keyring_state: KeyringStateTable;
+  tokens: TokensTable;
 }
 
 export type CredentialRow = Selectable<CredentialsTable>;
 export type NewCredentialRow = Insertable<CredentialsTable>;
 export type DataKeyRow = Selectable<DataKeysTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
+export type TokenRow = Selectable<TokensTable>;

@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance } from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { KeyhavenError } from '../errors.ts';
+import type { Keyhaven } from '../keyhaven.ts';
+import { createTokenService } from './auth.ts';
+import { sendError } from './errors.ts';
+import { type LoggerOptions, loggerOptions } from './logging.ts';
+import { createMetrics, methodLabel } from './metrics.ts';
+import { registerRoutes } from './routes.ts';
+
+/**
+ * The HTTP service: Fastify with zod schemas on every route (validation, serialization and the OpenAPI
+ * document come from the same schemas), bearer-token auth on /v1, metrics, redacted logs.
+ */
+export interface ServerOptions {
+  keyhaven: Keyhaven;
+  /** SHA-256 of the admin token; without it only user tokens are accepted. */
+  adminTokenHash?: Buffer | undefined;
+  /** Log options, or false for no logs. Default: the configured LOG_LEVEL to stdout. */
+  logger?: LoggerOptions | false;
+  clock?: () => Date;
+}
+
+export async function buildServer({
+  keyhaven,
+  adminTokenHash,
+  logger = { level: keyhaven.config.logLevel },
+  clock,
+}: ServerOptions): Promise<FastifyInstance> {
+  const server = Fastify({
+    logger: logger === false ? false : loggerOptions(logger),
+    // Our own ids: a client-chosen id would let a caller write arbitrary text into our logs.
+    requestIdHeader: false,
+    genReqId: () => `req_${randomBytes(8).toString('hex')}`,
+  });
+  server.setValidatorCompiler(validatorCompiler);
+  server.setSerializerCompiler(serializerCompiler);
+  server.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  server.setNotFoundHandler((request, reply) =>
+    sendError(new KeyhavenError('not_found', 'no such route'), request, reply),
+  );
+
+  const tokens = createTokenService({
+    db: keyhaven.database.db,
+    adminTokenHash,
+    ...(clock ? { clock } : {}),
+  });
+  const metrics = createMetrics();
+
+  server.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (request.routeOptions.url?.startsWith('/v1/')) {
+      request.principal = await tokens.authenticate(request.headers.authorization);
+    }
+  });
+  server.addHook('onResponse', async (request, reply) => {
+    metrics.observe(
+      {
+        method: methodLabel(request.method),
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await server.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Keyhaven',
+        description: 'Bring-your-own-key vault and gateway for AI providers',
+        version: '1',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'The admin token, or a user token (khu_...) for its own user',
+          },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await server.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  const app = server.withTypeProvider<ZodTypeProvider>();
+  app.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
+  app.get(
+    '/health',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness: 200 while the process is up',
+        response: { 200: z.object({ status: z.literal('ok') }) },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+  app.get(
+    '/ready',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: 200 when the database answers, 503 otherwise',
+        response: {
+          200: z.object({ status: z.literal('ready') }),
+          503: z.object({ status: z.literal('unavailable') }),
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        await sql`select 1`.execute(keyhaven.database.db);
+        return reply.code(200).send({ status: 'ready' });
+      } catch (error) {
+        request.log.warn({ err: error }, 'readiness check: database unreachable');
+        return reply.code(503).send({ status: 'unavailable' });
+      }
+    },
+  );
+  app.get(
+    '/metrics',
+    { schema: { tags: ['operations'], summary: 'Prometheus metrics' } },
+    async (_request, reply) =>
+      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+
+  registerRoutes(server, { keyhaven, tokens });
+  await server.ready();
+  return server;
+}
+
+/** Stops taking requests, lets the ones in flight finish, then releases the database and keys. */
+export async function closeServer(server: FastifyInstance, keyhaven: Pick<Keyhaven, 'close'>): Promise<void> {
+  try {
+    await server.close();
+  } finally {
+    await keyhaven.close();
+  }
+}

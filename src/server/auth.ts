@@ -1,0 +1,165 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { KeyhavenError } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { Tables } from '../store/index.ts';
+
+/**
+ * Bearer tokens. The admin token opens every route; a user token (`khu_<24 hex>.<secret>`) opens only its
+ * own user's routes. Both are 32 random bytes, so a plain SHA-256 is enough to store them; the id in
+ * front of a user token finds its row, and the hashes are compared in constant time.
+ */
+export type Principal = { kind: 'admin' } | { kind: 'user'; userId: string; tokenId: string };
+
+export const USER_TOKEN_DEFAULT_TTL_SECONDS = 3_600;
+export const USER_TOKEN_MIN_TTL_SECONDS = 60;
+export const USER_TOKEN_MAX_TTL_SECONDS = 30 * 24 * 3_600;
+
+const ADMIN_TOKEN_ROW_ID = 'admin';
+const USER_TOKEN = /^(khu_[0-9a-f]{24})\.[A-Za-z0-9_-]{43}$/;
+
+export function hashToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+function sameHash(expected: Buffer, token: string): boolean {
+  const actual = hashToken(token);
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+function randomSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function actorOf(principal: Principal): string {
+  return principal.kind === 'admin' ? 'admin' : `user:${principal.userId}`;
+}
+
+function unauthorized(): KeyhavenError {
+  return new KeyhavenError('unauthorized', 'a valid bearer token is required');
+}
+
+export function bearerToken(header: string | undefined): string | undefined {
+  const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+export interface AdminToken {
+  hash: Buffer;
+  /** Set only when the token was generated now: the one moment it can be shown. */
+  generated?: string;
+}
+
+/**
+ * The admin token: KEYHAVEN_ADMIN_TOKEN when set (only its hash is kept), otherwise the hash stored by
+ * an earlier start, otherwise a new token whose hash is stored and whose text is returned once.
+ */
+export async function ensureAdminToken(
+  db: Kysely<Tables>,
+  configured: string | undefined,
+): Promise<AdminToken> {
+  if (configured !== undefined) return { hash: hashToken(configured) };
+  const stored = await db
+    .selectFrom('tokens')
+    .select('token_hash')
+    .where('id', '=', ADMIN_TOKEN_ROW_ID)
+    .executeTakeFirst();
+  if (stored) return { hash: stored.token_hash };
+  const token = `kha_${randomSecret()}`;
+  const inserted = await db
+    .insertInto('tokens')
+    .values({ id: ADMIN_TOKEN_ROW_ID, kind: 'admin', user_id: null, token_hash: hashToken(token) })
+    .onConflict((conflict) => conflict.column('id').doNothing())
+    .returning('token_hash')
+    .executeTakeFirst();
+  if (inserted) return { hash: inserted.token_hash, generated: token };
+  // Another process starting at the same time stored its token first: use that one.
+  const winner = await db
+    .selectFrom('tokens')
+    .select('token_hash')
+    .where('id', '=', ADMIN_TOKEN_ROW_ID)
+    .executeTakeFirstOrThrow();
+  return { hash: winner.token_hash };
+}
+
+export function createTokenService({
+  db,
+  adminTokenHash,
+  clock = () => new Date(),
+}: {
+  db: Kysely<Tables>;
+  adminTokenHash?: Buffer | undefined;
+  clock?: () => Date;
+}) {
+  async function authenticate(authorization: string | undefined): Promise<Principal> {
+    const token = bearerToken(authorization);
+    if (token === undefined) throw unauthorized();
+    const userToken = USER_TOKEN.exec(token);
+    if (!userToken?.[1]) {
+      if (adminTokenHash && sameHash(adminTokenHash, token)) return { kind: 'admin' };
+      throw unauthorized();
+    }
+    const row = await db
+      .selectFrom('tokens')
+      .selectAll()
+      .where('id', '=', userToken[1])
+      .where('kind', '=', 'user')
+      .executeTakeFirst();
+    if (!row || row.user_id === null || !sameHash(row.token_hash, token)) throw unauthorized();
+    if (row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= clock()))
+      throw unauthorized();
+    return { kind: 'user', userId: row.user_id, tokenId: row.id };
+  }
+
+  async function mint(input: { userId: string; ttlSeconds: number }) {
+    const id = newId('khu');
+    const token = `${id}.${randomSecret()}`;
+    const createdAt = clock();
+    const expiresAt = new Date(createdAt.getTime() + input.ttlSeconds * 1000);
+    await db
+      .insertInto('tokens')
+      .values({
+        id,
+        kind: 'user',
+        user_id: input.userId,
+        token_hash: hashToken(token),
+        created_at: createdAt,
+        expires_at: expiresAt,
+      })
+      .execute();
+    return { id, token, userId: input.userId, createdAt, expiresAt };
+  }
+
+  /** Revokes a user token. Someone else's token is reported as missing, like any other user's resource. */
+  async function revoke(input: { tokenId: string; principal: Principal }): Promise<void> {
+    let query = db
+      .updateTable('tokens')
+      .set({ revoked_at: clock() })
+      .where('id', '=', input.tokenId)
+      .where('kind', '=', 'user');
+    if (input.principal.kind === 'user') query = query.where('user_id', '=', input.principal.userId);
+    const result = await query.executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw new KeyhavenError('not_found', 'no such token');
+  }
+
+  /** A shredded user keeps no way in. */
+  async function removeUser(userId: string): Promise<void> {
+    await db.deleteFrom('tokens').where('kind', '=', 'user').where('user_id', '=', userId).execute();
+  }
+
+  return { authenticate, mint, revoke, removeUser };
+}
+
+export type TokenService = ReturnType<typeof createTokenService>;
+
+/** A user token is good only for its own user; any other user's resource does not exist for it. */
+export function requireUser(principal: Principal, userId: string): void {
+  if (principal.kind === 'user' && principal.userId !== userId) {
+    throw new KeyhavenError('not_found', 'not found');
+  }
+}
+
+export function requireAdmin(principal: Principal): void {
+  // A user token on an admin route: the route does not exist for it.
+  if (principal.kind !== 'admin') throw new KeyhavenError('not_found', 'not found');
+}
