@@ -15,6 +15,12 @@ export interface Config {
   /** A JSON price file merged over the built-in price table. */
   pricesFile: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** HTTP port of `keyhaven serve` (0 picks a free one). */
+  port: number;
+  /** Listen address: loopback unless HOST says otherwise, so a first `npm start` is not on the network. */
+  host: string;
+  /** The admin token as given; absent means the server generates one and stores only its hash. */
+  adminToken: string | undefined;
   env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -40,6 +46,18 @@ const schema = z.object({
   ),
   KEYHAVEN_PRICES_FILE: optionalText,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  PORT: optionalText.refine(
+    (value) => value === undefined || (/^[0-9]{1,5}$/.test(value) && Number(value) <= 65535),
+    'must be a port number (0-65535)',
+  ),
+  HOST: optionalText,
+  KEYHAVEN_ADMIN_TOKEN: z
+    .string()
+    .optional()
+    .refine(
+      (value) => value === undefined || value === '' || /^[\x21-\x7e]{32,512}$/.test(value),
+      'must be at least 32 printable characters without spaces (generate one with: openssl rand -base64 32)',
+    ),
 });
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
@@ -50,6 +68,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     KEYHAVEN_TENANT: env.KEYHAVEN_TENANT,
     KEYHAVEN_PRICES_FILE: env.KEYHAVEN_PRICES_FILE,
     LOG_LEVEL: env.LOG_LEVEL?.trim() || undefined,
+    PORT: env.PORT,
+    HOST: env.HOST,
+    KEYHAVEN_ADMIN_TOKEN: env.KEYHAVEN_ADMIN_TOKEN,
   });
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -64,6 +85,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     tenant: values.KEYHAVEN_TENANT ?? 'default',
     pricesFile: values.KEYHAVEN_PRICES_FILE ? resolve(values.KEYHAVEN_PRICES_FILE) : undefined,
     logLevel: values.LOG_LEVEL ?? 'info',
+    port: values.PORT === undefined ? 8080 : Number(values.PORT),
+    host: values.HOST ?? '127.0.0.1',
+    adminToken: values.KEYHAVEN_ADMIN_TOKEN || undefined,
     env,
   };
 }

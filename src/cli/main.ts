@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { generateMasterKey, KeyringConfigError } from '../crypto/index.ts';
 import { KeyhavenError } from '../errors.ts';
 import { createKeyhaven, type Keyhaven } from '../keyhaven.ts';
+import { startService } from '../server/serve.ts';
 import {
   createTestServiceAccount,
   simulatorEnvironment,
@@ -228,6 +229,25 @@ chunkDelayMs, stall, jobFailure, count. A video prompt containing "simulate:fail
         await simulator.close();
       },
     );
+
+  program
+    .command('serve')
+    .description('run the HTTP API (what npm start runs)')
+    .addHelpText(
+      'after',
+      `
+Environment: PORT (default 8080), HOST (default 127.0.0.1; set HOST=0.0.0.0 to listen on every interface),
+KEYHAVEN_ADMIN_TOKEN (absent: one is generated on first start, printed once and stored only as a hash),
+LOG_LEVEL. Stops gracefully on SIGINT or SIGTERM.`,
+    )
+    .action(async () => {
+      const service = await startService({ print: out, warn: err });
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await service.close();
+    });
 
   const audit = program.command('audit').description('the tamper-evident audit log');
   audit
