@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { type ErrorMapper, type HttpContext, requestJson, secretsOf } from './http.ts';
-import type { AdapterOptions, Credentials, ProviderAdapter, ValidationResult } from './spec.ts';
+import type { AdapterOptions, Credentials, ProviderAdapter, ValidationResult, VideoModel } from './spec.ts';
 import { isUpstreamError, UpstreamError } from './upstream-error.ts';
 
 /**
@@ -126,4 +126,24 @@ export function validateByGet(
         reason: `${connection.http.provider}: GET /${path.replace(/^\/+/, '')} answered with an unexpected body`,
       };
     });
+}
+
+/**
+ * A video model the provider has shut down: every call fails with `capability_retired` and the date,
+ * before any network call and without reading the credential, so a caller learns why instead of
+ * reading a provider 404.
+ */
+export function retiredVideoModel(provider: string, message: string): VideoModel {
+  const retired = () => new UpstreamError({ provider, kind: 'capability_retired', message });
+  return {
+    start: async () => {
+      throw retired();
+    },
+    status: async () => {
+      throw retired();
+    },
+    cancel: async () => {
+      throw retired();
+    },
+  };
 }
