@@ -62,15 +62,18 @@ export async function createKeyhaven({
     ...(fetchImplementation ? { fetch: fetchImplementation } : {}),
   });
   const prices = loadPriceTable(config.pricesFile);
-  const keyring: Keyring | undefined = externalKms
-    ? undefined
-    : loadKeyring({
-        env: config.env,
-        dataDir: config.dataDir,
-        embedded: config.databaseUrl === undefined,
-        warn,
-      });
-  const kms = externalKms ?? createLocalKms(keyring as Keyring);
+  let keyring: Keyring | undefined;
+  let kms: Kms;
+  if (externalKms) kms = externalKms;
+  else {
+    keyring = loadKeyring({
+      env: config.env,
+      dataDir: config.dataDir,
+      embedded: config.databaseUrl === undefined,
+      warn,
+    });
+    kms = createLocalKms(keyring);
+  }
   let database: Database;
   try {
     database = await openDatabase(

@@ -77,3 +77,10 @@ export function createBoundedCache<K, V>({
     },
   };
 }
+
+/** A copy of key material in its own (never pooled) buffer, for a caller that zeroes it independently. */
+export function copyKey(key: Buffer): Buffer {
+  const out = Buffer.alloc(key.length);
+  key.copy(out);
+  return out;
+}

@@ -16,7 +16,7 @@ export {
   readBlobHeader,
   SUITE_HKDF_SHA256_AES256GCM_COMMIT,
 } from './blob.ts';
-export { type BoundedCache, type BoundedCacheOptions, createBoundedCache } from './bounded-cache.ts';
+export { type BoundedCache, type BoundedCacheOptions, copyKey, createBoundedCache } from './bounded-cache.ts';
 export {
   type DataKeyContext,
   encodeDataKeyContext,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { type DataKey, type DekCache, KeyVersionTooOldError, type Kms } from '../crypto/index.ts';
+import { copyKey, type DataKey, type DekCache, KeyVersionTooOldError, type Kms } from '../crypto/index.ts';
 import { KeyhavenError } from '../errors.ts';
 import type { Tables } from '../store/index.ts';
 
@@ -16,12 +16,6 @@ export interface DataKeysOptions {
   tenant: string;
   cache: DekCache;
   clock: () => Date;
-}
-
-function copy(key: Buffer): Buffer {
-  const out = Buffer.alloc(key.length);
-  key.copy(out);
-  return out;
 }
 
 /**
@@ -65,7 +59,7 @@ export function createDataKeys({ db, kms, tenant, cache, clock }: DataKeysOption
    */
   async function get(userId: string, version: number): Promise<Buffer | undefined> {
     const cached = cache.get(userId, version);
-    if (cached) return copy(cached);
+    if (cached) return copyKey(cached);
     const row = await db
       .selectFrom('data_keys')
       .select(['kek_version', 'wrapped_key'])
@@ -74,7 +68,7 @@ export function createDataKeys({ db, kms, tenant, cache, clock }: DataKeysOption
       .executeTakeFirst();
     if (!row) return undefined;
     const key = await unwrap(userId, version, row.kek_version, row.wrapped_key);
-    cache.set(userId, version, copy(key));
+    cache.set(userId, version, copyKey(key));
     return key;
   }
 

@@ -1,6 +1,7 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import {
   type BoundedCache,
+  copyKey,
   createBoundedCache,
   createDekCache,
   DecryptionError,
@@ -132,12 +133,6 @@ function toSecrets(fields: CredentialFields): Record<string, SecretValue> {
 
 function secretStrings(spec: CredentialSpec, fields: CredentialFields): string[] {
   return spec.secretFields.flatMap((name) => (fields[name] ? [fields[name]] : []));
-}
-
-function copyKey(key: Buffer): Buffer {
-  const out = Buffer.alloc(key.length);
-  key.copy(out);
-  return out;
 }
 
 function notFound(provider: string): KeyhavenError {
