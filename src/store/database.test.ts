@@ -16,14 +16,25 @@ import { createVault } from '../vault/index.ts';
 import { migrateToLatest, openDatabase } from './index.ts';
 import type { Tables } from './tables.ts';
 
-const VAULT_TABLES = [
+const TABLES = [
   'audit_events',
   'credential_references',
   'credentials',
   'data_keys',
   'keyring_state',
   'tokens',
+  'usage_daily',
+  'usage_events',
+  'usage_rate_limits',
+  'video_attempts',
+  'video_jobs',
+  'webhook_attempts',
+  'webhook_deliveries',
+  'webhook_endpoints',
+  'webhook_events',
+  'webhook_signing_secrets',
 ];
+const MIGRATIONS = ['0001_vault', '0002_tokens', '0003_videos', '0004_webhooks', '0005_usage'];
 const MIGRATION_TABLES = ['kysely_migration', 'kysely_migration_lock'];
 
 async function tablesOf(db: Kysely<Tables>): Promise<string[]> {
@@ -54,15 +65,15 @@ async function withDatabase<T>(
 describe.each(databaseTargets)('the store on $name', (target) => {
   it('creates the vault tables, and running the migrations again changes nothing', async () => {
     await withDatabase(await target.open(), async (database) => {
-      expect(await tablesOf(database.db)).toEqual([...VAULT_TABLES, ...MIGRATION_TABLES].sort());
+      expect(await tablesOf(database.db)).toEqual([...TABLES, ...MIGRATION_TABLES].sort());
       const state = await migrationState(database.db);
       expect(state).toEqual({
-        migrations: ['0001_vault', '0002_tokens'],
+        migrations: MIGRATIONS,
         keyring: [{ id: 1, min_decrypt_version: 1 }],
       });
       await migrateToLatest(database.db, database.schema);
       await migrateToLatest(database.db, database.schema);
-      expect(await tablesOf(database.db)).toEqual([...VAULT_TABLES, ...MIGRATION_TABLES].sort());
+      expect(await tablesOf(database.db)).toEqual([...TABLES, ...MIGRATION_TABLES].sort());
       expect(await migrationState(database.db)).toEqual(state);
     });
   });
@@ -71,7 +82,7 @@ describe.each(databaseTargets)('the store on $name', (target) => {
     await withDatabase(await target.open({ migrate: false }), async (database) => {
       expect(await tablesOf(database.db)).toEqual([]);
       await migrateToLatest(database.db, database.schema);
-      expect(await tablesOf(database.db)).toEqual([...VAULT_TABLES, ...MIGRATION_TABLES].sort());
+      expect(await tablesOf(database.db)).toEqual([...TABLES, ...MIGRATION_TABLES].sort());
     });
   });
 
@@ -194,9 +205,9 @@ describe('opening databases', () => {
         );
         try {
           for (const database of opened) {
-            expect(await tablesOf(database.db)).toEqual([...VAULT_TABLES, ...MIGRATION_TABLES].sort());
+            expect(await tablesOf(database.db)).toEqual([...TABLES, ...MIGRATION_TABLES].sort());
             expect(await migrationState(database.db)).toEqual({
-              migrations: ['0001_vault', '0002_tokens'],
+              migrations: MIGRATIONS,
               keyring: [{ id: 1, min_decrypt_version: 1 }],
             });
           }

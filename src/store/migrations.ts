@@ -1,5 +1,8 @@
 import { type Kysely, sql } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
+import { usageMigrations } from './usage-tables.ts';
+import { videoMigrations } from './video-tables.ts';
+import { webhookMigrations } from './webhook-tables.ts';
 
 /**
  * Schema migrations, in order. Kysely's Migrator runs them on start under an advisory lock, so two
@@ -117,5 +120,11 @@ const migrations: Record<string, Migration> = {
 };
 
 export const migrationProvider: MigrationProvider = {
-  getMigrations: async () => migrations,
+  // Kysely runs them in name order: 0003_videos, 0004_webhooks, 0005_usage, ...
+  getMigrations: async () => ({
+    ...migrations,
+    ...videoMigrations,
+    ...webhookMigrations,
+    ...usageMigrations,
+  }),
 };

@@ -1,4 +1,7 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { UsageTables } from './usage-tables.ts';
+import type { VideoTables } from './video-tables.ts';
+import type { WebhookTables } from './webhook-tables.ts';
 
 /**
  * Table types. Every row that belongs to a user carries user_id as the leading key column, so a user's
@@ -74,7 +77,7 @@ export interface TokensTable {
   revoked_at: Timestamp | null;
 }
 
-export interface Tables {
+export interface Tables extends VideoTables, WebhookTables, UsageTables {
   data_keys: DataKeysTable;
   credentials: CredentialsTable;
   credential_references: CredentialReferencesTable;
