@@ -21,6 +21,12 @@ export interface Config {
   host: string;
   /** The admin token as given; absent means the server generates one and stores only its hash. */
   adminToken: string | undefined;
+  /** Redis for rate limits shared by every instance; absent = PostgreSQL when DATABASE_URL is set, else memory. */
+  redisUrl: string | undefined;
+  /** Allow webhook and image URLs on loopback or private addresses (local development and tests only). */
+  allowPrivateUrls: boolean;
+  /** Per-provider rate-limit overrides, from KEYHAVEN_RATE_LIMITS (JSON: {"openai": {"perMinute": 60}}). */
+  rateLimits: Readonly<Record<string, { perMinute?: number; perHour?: number }>>;
   env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -58,6 +64,41 @@ const schema = z.object({
       (value) => value === undefined || value === '' || /^[\x21-\x7e]{32,512}$/.test(value),
       'must be at least 32 printable characters without spaces (generate one with: openssl rand -base64 32)',
     ),
+  REDIS_URL: optionalText.refine(
+    (value) => value === undefined || /^rediss?:\/\//.test(value),
+    'must be a redis:// or rediss:// URL',
+  ),
+  KEYHAVEN_ALLOW_PRIVATE_URLS: z
+    .enum(['true', 'false', '1', '0', ''])
+    .optional()
+    .transform((value) => value === 'true' || value === '1'),
+  KEYHAVEN_RATE_LIMITS: optionalText.transform((value, context) => {
+    if (value === undefined) return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      context.addIssue({ code: 'custom', message: 'must be JSON such as {"openai": {"perMinute": 60}}' });
+      return z.NEVER;
+    }
+    const limits = z
+      .record(
+        z.string(),
+        z.strictObject({
+          perMinute: z.number().int().positive().optional(),
+          perHour: z.number().int().positive().optional(),
+        }),
+      )
+      .safeParse(parsed);
+    if (!limits.success) {
+      context.addIssue({
+        code: 'custom',
+        message: 'must map provider ids to {"perMinute": n, "perHour": n} with positive integers',
+      });
+      return z.NEVER;
+    }
+    return limits.data;
+  }),
 });
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
@@ -71,6 +112,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     PORT: env.PORT,
     HOST: env.HOST,
     KEYHAVEN_ADMIN_TOKEN: env.KEYHAVEN_ADMIN_TOKEN,
+    REDIS_URL: env.REDIS_URL,
+    KEYHAVEN_ALLOW_PRIVATE_URLS: env.KEYHAVEN_ALLOW_PRIVATE_URLS?.trim().toLowerCase(),
+    KEYHAVEN_RATE_LIMITS: env.KEYHAVEN_RATE_LIMITS,
   });
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -88,6 +132,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     port: values.PORT === undefined ? 8080 : Number(values.PORT),
     host: values.HOST ?? '127.0.0.1',
     adminToken: values.KEYHAVEN_ADMIN_TOKEN || undefined,
+    redisUrl: values.REDIS_URL,
+    allowPrivateUrls: values.KEYHAVEN_ALLOW_PRIVATE_URLS,
+    rateLimits: values.KEYHAVEN_RATE_LIMITS,
     env,
   };
 }

@@ -8,6 +8,8 @@ export const ERROR_CODES = [
   'unknown_provider',
   'not_found',
   'credential_invalid',
+  'credential_missing',
+  'rate_limited',
   'provider_unavailable',
   'provider_rate_limited',
   'key_version_in_use',

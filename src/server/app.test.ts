@@ -95,7 +95,7 @@ describe.each(databaseTargets)('HTTP service on $name', ({ name }) => {
       const response = await server.app.inject({ url: '/metrics' });
       expect(response.statusCode).toBe(200);
       expect(response.body).toMatch(
-        /keyhaven_http_requests_total\{method="GET",route="\/v1\/users\/:userId\/credentials",status="200"\} [2-9]/,
+        /keyhaven_http_requests_total\{method="GET",route="\/v1\/users\/:userId\/credentials",provider="",status="200"\} [2-9]/,
       );
       expect(response.body).toContain('keyhaven_http_request_duration_seconds_bucket');
       expect(response.body).toContain('route="unmatched"');

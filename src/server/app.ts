@@ -12,11 +12,20 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { KeyhavenError } from '../errors.ts';
 import type { Keyhaven } from '../keyhaven.ts';
-import { createTokenService } from './auth.ts';
+import { createUsageStore } from '../usage/index.ts';
+import type { UsageMeter } from '../usage/meter.ts';
+import type { VideoWorkerOptions } from '../videos/index.ts';
+import type { EventSink } from '../webhooks/events.ts';
+import { createTokenService, gatewayToken } from './auth.ts';
+import type { ServiceContext } from './context.ts';
 import { sendError } from './errors.ts';
+import { registerGatewayRoutes } from './gateway-routes.ts';
 import { type LoggerOptions, loggerOptions } from './logging.ts';
 import { createMetrics, methodLabel } from './metrics.ts';
 import { registerRoutes } from './routes.ts';
+import { registerUsageRoutes } from './usage-routes.ts';
+import { registerVideoRoutes } from './video-routes.ts';
+import { defaultWebhookService, registerWebhookRoutes } from './webhook-routes.ts';
 
 /**
  * The HTTP service: Fastify with zod schemas on every route (validation, serialization and the OpenAPI
@@ -29,13 +38,29 @@ export interface ServerOptions {
   /** Log options, or false for no logs. Default: the configured LOG_LEVEL to stdout. */
   logger?: LoggerOptions | false;
   clock?: () => Date;
+  /** Where events go. Default: the webhook service on this server's database. */
+  events?: EventSink;
+  /** Where usage goes. Default: the usage store on this server's database. */
+  usage?: UsageMeter;
+  /** The video job worker: poll timing, concurrency, or enabled: false to run no worker here. */
+  videoWorker?: VideoWorkerOptions;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The provider a request is about, once a route knows it: a metrics label. */
+    metricsProvider?: string;
+  }
 }
 
 export async function buildServer({
   keyhaven,
   adminTokenHash,
   logger = { level: keyhaven.config.logLevel },
-  clock,
+  clock = () => new Date(),
+  events,
+  usage,
+  videoWorker,
 }: ServerOptions): Promise<FastifyInstance> {
   const server = Fastify({
     logger: logger === false ? false : loggerOptions(logger),
@@ -53,21 +78,46 @@ export async function buildServer({
   const tokens = createTokenService({
     db: keyhaven.database.db,
     adminTokenHash,
-    ...(clock ? { clock } : {}),
+    clock,
   });
   const metrics = createMetrics();
+  const context: ServiceContext = {
+    keyhaven,
+    tokens,
+    metrics,
+    // TODO(issue 4): the webhook service and the usage meter replace these defaults.
+    events: events ?? defaultWebhookService(keyhaven, { clock, logger: server.log }),
+    usage:
+      usage ??
+      createUsageStore({
+        db: keyhaven.database.db,
+        prices: keyhaven.prices,
+        clock,
+        onError: (error, message) => server.log.error({ err: error }, message),
+      }),
+    clock,
+  };
 
   server.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (request.routeOptions.url?.startsWith('/v1/')) {
-      request.principal = await tokens.authenticate(request.headers.authorization);
+      // Passthrough routes take the token where each provider's SDK sends its API key.
+      const tokenFrom = request.routeOptions.config.gatewayTokenFrom;
+      request.principal = tokenFrom
+        ? await tokens.authenticateToken(gatewayToken(request.headers, tokenFrom))
+        : await tokens.authenticate(request.headers.authorization);
     }
   });
+  // A provider named in a path is a label only when it is one we know: client text never becomes a series.
+  const knownProvider = (value: unknown) =>
+    typeof value === 'string' && keyhaven.providers.get(value) ? value : undefined;
   server.addHook('onResponse', async (request, reply) => {
     metrics.observe(
       {
         method: methodLabel(request.method),
         route: request.routeOptions.url ?? 'unmatched',
+        provider:
+          request.metricsProvider ?? knownProvider((request.params as { provider?: unknown })?.provider),
         status: reply.statusCode,
       },
       reply.elapsedTime / 1000,
@@ -138,16 +188,31 @@ export async function buildServer({
       reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
 
-  registerRoutes(server, { keyhaven, tokens });
+  registerRoutes(server, context);
+  registerGatewayRoutes(server, context);
+  registerVideoRoutes(server, context, videoWorker);
+  registerWebhookRoutes(server, context);
+  registerUsageRoutes(server, context);
   await server.ready();
   return server;
 }
 
-/** Stops taking requests, lets the ones in flight finish, then releases the database and keys. */
-export async function closeServer(server: FastifyInstance, keyhaven: Pick<Keyhaven, 'close'>): Promise<void> {
+/**
+ * Stops taking requests and lets the ones in flight finish (streams included); after `drainMs` the
+ * connections still open are cut. Then the workers' leases are released (onClose hooks) and the database
+ * and keys closed.
+ */
+export async function closeServer(
+  server: FastifyInstance,
+  keyhaven: Pick<Keyhaven, 'close'>,
+  { drainMs = 30_000 }: { drainMs?: number } = {},
+): Promise<void> {
+  const deadline = setTimeout(() => server.server.closeAllConnections(), drainMs);
+  deadline.unref();
   try {
     await server.close();
   } finally {
+    clearTimeout(deadline);
     await keyhaven.close();
   }
 }

@@ -1,8 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Kysely } from 'kysely';
 import { KeyhavenError } from '../errors.ts';
+import type { TokenLocation } from '../gateway/index.ts';
 import { newId } from '../ids.ts';
 import type { Tables } from '../store/index.ts';
+import { userIdSchema } from '../vault/input.ts';
 
 /**
  * Bearer tokens. The admin token opens every route; a user token (`khu_<24 hex>.<secret>`) opens only its
@@ -42,6 +45,48 @@ function unauthorized(): KeyhavenError {
 export function bearerToken(header: string | undefined): string | undefined {
   const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match?.[1];
+}
+
+/**
+ * The token of a passthrough call, read where the client's SDK puts its API key (`Authorization: Bearer`,
+ * `x-api-key`, `x-goog-api-key`): a token anywhere else is not looked at.
+ */
+export function gatewayToken(
+  headers: IncomingHttpHeaders,
+  locations: readonly TokenLocation[],
+): string | undefined {
+  for (const location of locations) {
+    const value = headers[location];
+    if (typeof value !== 'string') continue;
+    const token = location === 'authorization' ? bearerToken(value) : value.trim();
+    if (token) return token;
+  }
+  return undefined;
+}
+
+/**
+ * The user a passthrough call acts for: a user token's own user, or, with the admin token, the user named
+ * by `x-keyhaven-user`. A user token naming someone else finds nothing, like any other user's resource.
+ */
+export function gatewayUser(principal: Principal, header: string | string[] | undefined): string {
+  if (principal.kind === 'user') {
+    if (header !== undefined && header !== principal.userId)
+      throw new KeyhavenError('not_found', 'not found');
+    return principal.userId;
+  }
+  if (typeof header !== 'string' || header === '') {
+    throw new KeyhavenError(
+      'invalid_request',
+      'the admin token on a passthrough route must name the user with the x-keyhaven-user header',
+    );
+  }
+  if (!userIdSchema.safeParse(header).success) {
+    throw new KeyhavenError(
+      'invalid_request',
+      'x-keyhaven-user must be 1-128 characters of letters, digits and . _ : @ + -',
+    );
+  }
+  return header;
 }
 
 export interface AdminToken {
@@ -92,7 +137,10 @@ export function createTokenService({
   clock?: () => Date;
 }) {
   async function authenticate(authorization: string | undefined): Promise<Principal> {
-    const token = bearerToken(authorization);
+    return authenticateToken(bearerToken(authorization));
+  }
+
+  async function authenticateToken(token: string | undefined): Promise<Principal> {
     if (token === undefined) throw unauthorized();
     const userToken = USER_TOKEN.exec(token);
     if (!userToken?.[1]) {
@@ -147,7 +195,7 @@ export function createTokenService({
     await db.deleteFrom('tokens').where('kind', '=', 'user').where('user_id', '=', userId).execute();
   }
 
-  return { authenticate, mint, revoke, removeUser };
+  return { authenticate, authenticateToken, mint, revoke, removeUser };
 }
 
 export type TokenService = ReturnType<typeof createTokenService>;

@@ -16,6 +16,10 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   // A provider is named in the path (`/credentials/{provider}`), so an unknown one is a missing resource.
   unknown_provider: 404,
   credential_invalid: 422,
+  // The user has no credential for the provider a call needs: the caller must connect one first.
+  credential_missing: 409,
+  // Keyhaven's own per-user limit (with Retry-After); an upstream 429 keeps the provider's body.
+  rate_limited: 429,
   unsupported_request: 422,
   capability_retired: 422,
   provider_rate_limited: 429,
@@ -42,6 +46,8 @@ export const errorBodySchema = z.object({
       'not_found',
       'unknown_provider',
       'credential_invalid',
+      'credential_missing',
+      'rate_limited',
       'unsupported_request',
       'capability_retired',
       'provider_rate_limited',

@@ -2,8 +2,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { KeyhavenError } from '../errors.ts';
-import type { Keyhaven } from '../keyhaven.ts';
-import { actorOf, type Principal, requireAdmin, requireUser, type TokenService } from './auth.ts';
+import { actorOf, type Principal, requireAdmin, requireUser } from './auth.ts';
+import type { ServiceContext } from './context.ts';
 import { errorBodySchema } from './errors.ts';
 import {
   auditEventSchema,
@@ -39,7 +39,7 @@ const bearer = [{ bearerAuth: [] }];
 
 export function registerRoutes(
   server: FastifyInstance,
-  { keyhaven, tokens }: { keyhaven: Keyhaven; tokens: TokenService },
+  { keyhaven, tokens, events }: Pick<ServiceContext, 'keyhaven' | 'tokens' | 'events'>,
 ): void {
   const app = server.withTypeProvider<ZodTypeProvider>();
   const { vault } = keyhaven;
@@ -168,7 +168,26 @@ export function registerRoutes(
     },
     async (request) => {
       const principal = forUser(request, request.params.userId);
+      const before = await vault.get(request.params);
       const { result, summary } = await vault.test({ ...request.params, actor: actorOf(principal) });
+      // Tell the application once, when a key turns invalid (not on every test of a known-bad key).
+      if (result.status === 'invalid' && before.status !== 'invalid') {
+        await events
+          .emit({
+            type: 'credential.invalid',
+            userId: request.params.userId,
+            data: {
+              provider: summary.provider,
+              credentialId: summary.credentialId,
+              version: summary.version,
+              reason: result.reason,
+              source: 'test',
+            },
+          })
+          .catch((error: unknown) =>
+            request.log.error({ err: error }, 'could not record credential.invalid'),
+          );
+      }
       return { result, summary: summaryBody(summary) };
     },
   );

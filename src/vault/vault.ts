@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import {
   type BoundedCache,
@@ -45,7 +46,7 @@ import {
   reasonSchema,
   userIdSchema,
 } from './input.ts';
-import { type CacheInvalidation, createLocalInvalidation } from './invalidation.ts';
+import { type CacheInvalidation, createLocalInvalidation, type InvalidationMessage } from './invalidation.ts';
 import { maskSecret } from './mask.ts';
 import { countDataKeysByKekVersion, type RewrapOptions, rewrapDataKeys } from './rewrap.ts';
 
@@ -135,6 +136,16 @@ function secretStrings(spec: CredentialSpec, fields: CredentialFields): string[]
   return spec.secretFields.flatMap((name) => (fields[name] ? [fields[name]] : []));
 }
 
+/** The keyed fingerprint of a credential's secret fields, under the user's data key. */
+function fingerprintFields(dekKey: Buffer, spec: CredentialSpec, fields: CredentialFields): string {
+  const material = Buffer.from(JSON.stringify(spec.secretFields.map((name) => [name, fields[name] ?? null])));
+  try {
+    return fingerprintSecret(dekKey, material);
+  } finally {
+    material.fill(0);
+  }
+}
+
 function notFound(provider: string): KeyhavenError {
   return new KeyhavenError('not_found', `no ${provider} credential is stored for this user`);
 }
@@ -161,16 +172,23 @@ export function createVault({
   // Bumped on every write: a reveal that read the database before a write must not cache what it read.
   let generation = 0;
   const recordKey = (userId: string, provider: string) => `${userId}|${provider}`;
+  // Caches outside the vault (the gateway's decrypted credentials) hear of every change, local or remote.
+  const listeners: ((message: InvalidationMessage) => void)[] = [];
+  const announce = (message: InvalidationMessage) => {
+    for (const listener of listeners) listener(message);
+  };
   const invalidate = (userId: string, provider?: string) => {
     generation += 1;
     if (provider) records.delete(recordKey(userId, provider));
     else records.deleteWhere((key) => key.startsWith(`${userId}|`));
+    announce(provider === undefined ? { type: 'user', userId } : { type: 'user', userId, provider });
   };
   invalidation.subscribe((message) => {
     if (message.type === 'reset') {
       generation += 1;
       records.clear();
       dekCache.clear();
+      announce(message);
       return;
     }
     invalidate(message.userId, message.provider);
@@ -352,16 +370,12 @@ export function createVault({
     let blob: Buffer;
     let fingerprint: string;
     const plaintext = Buffer.from(JSON.stringify(fields));
-    const secretMaterial = Buffer.from(
-      JSON.stringify(spec.secretFields.map((name) => [name, fields[name] ?? null])),
-    );
     try {
       blob = encryptRecord(dek, plaintext, context({ user_id: userId, id: credentialId, provider }));
-      fingerprint = fingerprintSecret(dek.key, secretMaterial);
+      fingerprint = fingerprintFields(dek.key, spec, fields);
     } finally {
       dek.key.fill(0);
       plaintext.fill(0);
-      secretMaterial.fill(0);
     }
 
     const now = clock();
@@ -591,6 +605,33 @@ export function createVault({
     const revealed = decrypted(row, plaintext);
     await auditReveal(row, purpose, actor);
     return revealed;
+  }
+
+  /**
+   * Whether the user's current credential for the provider has these secret fields, by comparing keyed
+   * fingerprints: nothing stored is decrypted or revealed (bulk import skips what is already there).
+   */
+  async function matchesCurrent(input: {
+    userId: string;
+    provider: string;
+    credentials: Record<string, unknown>;
+  }): Promise<boolean> {
+    const userId = parse(userIdSchema, input.userId, 'invalid userId');
+    const spec = credentialSpec(catalog, input.provider);
+    const fields = parseCredentials(spec, input.credentials);
+    const row = await currentRow(db, userId, spec.provider);
+    if (!row) return false;
+    const dek = await dataKeyFor(userId, row.dek_version);
+    if (!dek) return false;
+    let candidate: string;
+    try {
+      candidate = fingerprintFields(dek, spec, fields);
+    } finally {
+      dek.fill(0);
+    }
+    const expected = Buffer.from(row.fingerprint);
+    const actual = Buffer.from(candidate);
+    return expected.length === actual.length && timingSafeEqual(expected, actual);
   }
 
   async function get(input: { userId: string; provider: string }): Promise<CredentialSummary> {
@@ -894,6 +935,7 @@ export function createVault({
     store,
     reveal,
     revealVersion,
+    matchesCurrent,
     get,
     list,
     test,
@@ -915,6 +957,10 @@ export function createVault({
     keyStatus,
     verifyAudit: async () => verifyAuditLog(db, await auditKey()),
     listAudit: (query: Parameters<typeof listAuditEvents>[1] = {}) => listAuditEvents(db, query),
+    /** Called after every credential change on this instance or, over LISTEN/NOTIFY, on another one. */
+    onInvalidate(listener: (message: InvalidationMessage) => void): void {
+      listeners.push(listener);
+    },
     /** Writes every pending audit event (reveals are batched). */
     flush: () => auditQueue.flush(),
     /** Flushes, then drops every cached key. The database is the caller's to close. */

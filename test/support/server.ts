@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.ts';
 import { generateMasterKey } from '../../src/crypto/index.ts';
 import { createKeyhaven, type Keyhaven } from '../../src/keyhaven.ts';
-import { buildServer } from '../../src/server/app.ts';
+import { buildServer, type ServerOptions } from '../../src/server/app.ts';
 import { ensureAdminToken } from '../../src/server/auth.ts';
 import { type Simulator, simulatorEnvironment } from '../../src/simulator/index.ts';
 import { type DatabaseTarget, dropSchema, freshSchema, postgresUrl } from './databases.ts';
@@ -28,10 +28,16 @@ export async function startTestServer({
   target,
   simulator,
   clock,
+  env = {},
+  options = {},
 }: {
   target: DatabaseTarget['name'];
   simulator: Simulator;
   clock?: () => Date;
+  /** More configuration variables (KEYHAVEN_ALLOW_PRIVATE_URLS, KEYHAVEN_RATE_LIMITS, ...). */
+  env?: Record<string, string>;
+  /** More server options (events, usage, ...). */
+  options?: Partial<Omit<ServerOptions, 'keyhaven' | 'adminTokenHash' | 'logger' | 'clock'>>;
 }): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'keyhaven-server-'));
   const schema = target === 'postgres' ? freshSchema() : undefined;
@@ -43,6 +49,7 @@ export async function startTestServer({
       ...(target === 'postgres' && schema
         ? { DATABASE_URL: postgresUrl, KEYHAVEN_DATABASE_SCHEMA: schema }
         : {}),
+      ...env,
     }),
     warn: () => {},
   });
@@ -58,6 +65,7 @@ export async function startTestServer({
     adminTokenHash: admin.hash,
     logger: { level: 'trace', stream },
     ...(clock ? { clock } : {}),
+    ...options,
   });
   return {
     app,

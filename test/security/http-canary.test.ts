@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseTargets } from '../../test/support/databases.ts';
-import { startTestServer, type TestServer } from '../../test/support/server.ts';
-import { type Simulator, startProviderSimulator } from '../simulator/index.ts';
+import { type Simulator, startProviderSimulator } from '../../src/simulator/index.ts';
+import { expectNoCanary, expectNoCanaryInDatabase } from '../support/canary.ts';
+import { databaseTargets } from '../support/databases.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
 
 /**
- * A canary key sent through the API in every flow we have, failures included: it must never appear in a
- * response body, a response header or a log line (logs captured at trace level).
+ * Security test 20 over HTTP: a canary key sent through the API in every flow we have, failures
+ * included, must never appear in a response body or header, a log line (captured at trace level), the
+ * metrics, or any table of the database (as text, hex or base64).
  */
 describe.each(databaseTargets)('canary leak over HTTP on $name', ({ name }) => {
   let simulator: Simulator;
@@ -65,9 +67,6 @@ describe.each(databaseTargets)('canary leak over HTTP on $name', ({ name }) => {
       { method: 'GET', url: `/v1/users/canary-user/credentials?key=${canary}` },
       { method: 'GET', url: '/v1/providers', headers: { 'x-api-key': canary, 'x-goog-api-key': canary } },
       { method: 'GET', url: '/v1/admin/audit?limit=1000' },
-      { method: 'GET', url: '/metrics' },
-      { method: 'DELETE', url: '/v1/users/canary-user/credentials/openai' },
-      { method: 'DELETE', url: '/v1/users/canary-user' },
     ] as const;
     for (const call of calls) {
       const headers = { ...admin, ...('headers' in call ? call.headers : {}) };
@@ -78,8 +77,17 @@ describe.each(databaseTargets)('canary leak over HTTP on $name', ({ name }) => {
         ...('payload' in call ? { payload: call.payload } : {}),
       });
       seen.push(`${call.method} ${call.url} -> ${response.statusCode}`);
-      expect(response.body, `${call.method} ${call.url}`).not.toContain(canary);
-      expect(JSON.stringify(response.headers), `${call.method} ${call.url}`).not.toContain(canary);
+      expectNoCanary(canary, response.body, `${call.method} ${call.url}`);
+      expectNoCanary(canary, JSON.stringify(response.headers), `headers of ${call.method} ${call.url}`);
+    }
+    // With the credential still stored: the database and the metrics.
+    expect(await expectNoCanaryInDatabase(canary, server.keyhaven.database)).toContain('credentials');
+    const metrics = await server.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.statusCode).toBe(200);
+    expectNoCanary(canary, metrics.body, 'metrics');
+    for (const url of ['/v1/users/canary-user/credentials/openai', '/v1/users/canary-user']) {
+      const response = await server.app.inject({ method: 'DELETE', url, headers: admin });
+      seen.push(`DELETE ${url} -> ${response.statusCode}`);
     }
     // The flows really ran: a stored credential, a refusal and the failures above.
     expect(seen).toContain('PUT /v1/users/canary-user/credentials/openai -> 200');
@@ -87,6 +95,6 @@ describe.each(databaseTargets)('canary leak over HTTP on $name', ({ name }) => {
     expect(seen).toContain('DELETE /v1/users/canary-user -> 204');
     const logs = server.logs();
     expect(logs).toContain('canary-user');
-    expect(logs).not.toContain(canary);
+    expectNoCanary(canary, logs, 'logs');
   });
 });
