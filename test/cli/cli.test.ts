@@ -3,64 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
 import { generateMasterKey } from '../../src/crypto/index.ts';
-import { createKeyhaven } from '../../src/keyhaven.ts';
 import { finished, runCli, startCli } from '../support/cli.ts';
-import { dropSchema, freshSchema, postgresUrl } from '../support/databases.ts';
+import { targets, withKeyhaven } from './targets.ts';
 
 const v1 = `v1:${generateMasterKey()}`;
 const v2 = `v2:${generateMasterKey()}`;
-
-interface Target {
-  name: string;
-  env(): Record<string, string>;
-  cleanup(): Promise<void>;
-}
-
-function targets(): Target[] {
-  const list: Target[] = [];
-  let dataDir = '';
-  list.push({
-    name: 'pglite',
-    env() {
-      dataDir ||= mkdtempSync(join(tmpdir(), 'keyhaven-cli-'));
-      return { KEYHAVEN_DATA_DIR: dataDir };
-    },
-    async cleanup() {
-      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-      dataDir = '';
-    },
-  });
-  if (postgresUrl) {
-    let schema = '';
-    const url = postgresUrl;
-    list.push({
-      name: 'postgres',
-      env() {
-        schema ||= freshSchema();
-        return { DATABASE_URL: url, KEYHAVEN_DATABASE_SCHEMA: schema };
-      },
-      async cleanup() {
-        if (schema) await dropSchema(schema);
-        schema = '';
-      },
-    });
-  }
-  return list;
-}
-
-async function withKeyhaven<T>(
-  env: Record<string, string>,
-  run: (keyhaven: Awaited<ReturnType<typeof createKeyhaven>>) => Promise<T>,
-) {
-  const keyhaven = await createKeyhaven({ config: loadConfig(env), warn: () => {} });
-  try {
-    return await run(keyhaven);
-  } finally {
-    await keyhaven.close();
-  }
-}
 
 describe('keyhaven CLI without a database', () => {
   it('master-key generate prints a fresh base64 key of 32 bytes, or an entry with --as', async () => {
@@ -98,7 +46,8 @@ describe('keyhaven CLI without a database', () => {
   });
 });
 
-describe.each(targets())('keyhaven CLI on $name', (target) => {
+// Generous limits: each test starts a fresh database and several processes, and CI machines are shared.
+describe.each(targets())('keyhaven CLI on $name', { timeout: 180_000 }, (target) => {
   beforeEach(() => {
     target.env();
   });
