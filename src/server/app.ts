@@ -16,6 +16,7 @@ import { createUsageStore } from '../usage/index.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 import type { VideoWorkerOptions } from '../videos/index.ts';
 import type { EventSink } from '../webhooks/events.ts';
+import { registerAdminRoutes } from './admin-routes.ts';
 import { createTokenService, gatewayToken } from './auth.ts';
 import type { ServiceContext } from './context.ts';
 import { sendError } from './errors.ts';
@@ -25,6 +26,7 @@ import { createMetrics, methodLabel } from './metrics.ts';
 import { registerRoutes } from './routes.ts';
 import { registerUsageRoutes } from './usage-routes.ts';
 import { registerVideoRoutes } from './video-routes.ts';
+import { parseCorsOrigins, registerCors, registerWebRoutes } from './web-routes.ts';
 import { defaultWebhookService, registerWebhookRoutes } from './webhook-routes.ts';
 
 /**
@@ -44,6 +46,8 @@ export interface ServerOptions {
   usage?: UsageMeter;
   /** The video job worker: poll timing, concurrency, or enabled: false to run no worker here. */
   videoWorker?: VideoWorkerOptions;
+  /** Where `npm run build` put the dashboard and web component. Default: dist/web of this checkout. */
+  webRoot?: string;
 }
 
 declare module 'fastify' {
@@ -61,7 +65,9 @@ export async function buildServer({
   events,
   usage,
   videoWorker,
+  webRoot,
 }: ServerOptions): Promise<FastifyInstance> {
+  const corsOrigins = parseCorsOrigins(keyhaven.config.env.KEYHAVEN_CORS_ORIGINS);
   const server = Fastify({
     logger: logger === false ? false : loggerOptions(logger),
     // Our own ids: a client-chosen id would let a caller write arbitrary text into our logs.
@@ -98,6 +104,7 @@ export async function buildServer({
     clock,
   };
 
+  await registerCors(server, corsOrigins);
   server.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (request.routeOptions.url?.startsWith('/v1/')) {
@@ -193,6 +200,8 @@ export async function buildServer({
   registerVideoRoutes(server, context, videoWorker);
   registerWebhookRoutes(server, context);
   registerUsageRoutes(server, context);
+  registerAdminRoutes(server, context);
+  await registerWebRoutes(server, webRoot === undefined ? {} : { webRoot });
   await server.ready();
   return server;
 }
