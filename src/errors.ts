@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   'credential_invalid',
   'credential_missing',
   'rate_limited',
+  'budget_exceeded',
   'provider_unavailable',
   'provider_rate_limited',
   'key_version_in_use',

@@ -4,7 +4,8 @@ import { Agent, type Dispatcher } from 'undici';
 import { redactSecrets } from '../crypto/index.ts';
 import { isKeyhavenError, KeyhavenError } from '../errors.ts';
 import type { Keyhaven } from '../keyhaven.ts';
-import type { UsageMeter } from '../usage/meter.ts';
+import type { BudgetReservation, Budgets } from '../usage/budgets.ts';
+import type { UsageMeter, UsageRecord } from '../usage/meter.ts';
 import type { EventSink } from '../webhooks/events.ts';
 import type { CredentialCache } from './credential-cache.ts';
 import {
@@ -33,6 +34,8 @@ export interface GatewayDependencies {
   credentials: CredentialCache;
   limiter: ProviderRateLimiter;
   usage: UsageMeter;
+  /** Monthly budgets: a call that spends is reserved before it goes out and settled once it ends. */
+  budgets?: Pick<Budgets, 'reserveCall' | 'settleCall'>;
   events: EventSink;
   metrics: GatewayMetrics;
   clock?: () => Date;
@@ -118,6 +121,8 @@ export function upstreamTarget(baseURL: string, mount: string, rawURL: string): 
 interface PreparedBody {
   body: Buffer | undefined;
   requestModel: string | undefined;
+  /** The request as JSON, when it is a JSON object (for the budget's estimate). */
+  json: Record<string, unknown> | undefined;
   /** The gateway asked for OpenAI stream usage the client did not want: hide it again. */
   hideUsage: boolean;
 }
@@ -136,6 +141,7 @@ function prepareBody(
   const prepared: PreparedBody = {
     body: raw && raw.length > 0 ? raw : undefined,
     requestModel: modelFromPath ? decodeURIComponent(modelFromPath) : undefined,
+    json: undefined,
     hideUsage: false,
   };
   if (!prepared.body || prepared.body.length > MAX_INSPECTED_REQUEST_BYTES) return prepared;
@@ -150,6 +156,7 @@ function prepareBody(
     return prepared;
   }
   if (!isObject(json)) return prepared;
+  prepared.json = json;
   if (typeof json.model === 'string') prepared.requestModel = json.model;
   const streamOptions = isObject(json.stream_options) ? json.stream_options : undefined;
   if (
@@ -186,6 +193,7 @@ export function createGateway({
   credentials,
   limiter,
   usage,
+  budgets,
   events,
   metrics,
   clock = () => new Date(),
@@ -318,7 +326,34 @@ export function createGateway({
     return secretFields.flatMap((name) => (fields[name] ? [fields[name]] : []));
   }
 
+  /** A call's budget reservation, settled exactly once: by its usage record, or released if none came. */
+  interface Spending {
+    reservation: BudgetReservation | undefined;
+    settled: boolean;
+  }
+
+  function settle(spending: Spending, record: UsageRecord | undefined): void {
+    if (!budgets || !spending.reservation || spending.settled) return;
+    spending.settled = true;
+    budgets.settleCall(spending.reservation, record);
+  }
+
   async function proxy(request: FastifyRequest, reply: FastifyReply, route: GatewayProvider, userId: string) {
+    const spending: Spending = { reservation: undefined, settled: false };
+    try {
+      await forward(request, reply, route, userId, spending);
+    } finally {
+      settle(spending, undefined);
+    }
+  }
+
+  async function forward(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    route: GatewayProvider,
+    userId: string,
+    spending: Spending,
+  ) {
     const started = performance.now();
     const credential = await credentialFor(userId, route);
     reply.header(CREDENTIAL_HEADER, `${route.provider}:${credential.version}`);
@@ -331,6 +366,16 @@ export function createGateway({
       target.pathname,
       Buffer.isBuffer(request.body) ? request.body : undefined,
     );
+    // Refused here (402) when a hard budget cannot hold the call: before anything goes upstream.
+    spending.reservation = await budgets?.reserveCall({
+      userId,
+      provider: route.provider,
+      method: request.method,
+      path: target.pathname,
+      model: prepared.requestModel,
+      body: prepared.json,
+      bodyBytes: prepared.body?.length ?? 0,
+    });
     const headers = upstreamRequestHeaders(request.headers, route.inject(credential.fields, request.headers));
 
     // The client going away aborts the upstream call, whatever stage it is in.
@@ -349,7 +394,7 @@ export function createGateway({
     ) => {
       if (recorded) return;
       recorded = true;
-      usage.record({
+      const usageRecord: UsageRecord = {
         userId,
         provider: route.provider,
         model: captured.model,
@@ -361,7 +406,9 @@ export function createGateway({
         latencyMs: Math.round(performance.now() - started),
         ...(aborted ? { aborted: true } : {}),
         occurredAt: clock(),
-      });
+      };
+      usage.record(usageRecord);
+      settle(spending, usageRecord);
     };
 
     let upstream: Dispatcher.ResponseData;

@@ -12,12 +12,13 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { KeyhavenError } from '../errors.ts';
 import type { Keyhaven } from '../keyhaven.ts';
-import { createUsageStore } from '../usage/index.ts';
+import { type Budgets, createBudgets, createUsageStore } from '../usage/index.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 import type { VideoWorkerOptions } from '../videos/index.ts';
 import type { EventSink } from '../webhooks/events.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { createTokenService, gatewayToken } from './auth.ts';
+import { registerBudgetRoutes } from './budget-routes.ts';
 import type { ServiceContext } from './context.ts';
 import { sendError } from './errors.ts';
 import { registerGatewayRoutes } from './gateway-routes.ts';
@@ -44,6 +45,8 @@ export interface ServerOptions {
   events?: EventSink;
   /** Where usage goes. Default: the usage store on this server's database. */
   usage?: UsageMeter;
+  /** Monthly budgets. Default: budgets on this server's database, alerts sent to `events`. */
+  budgets?: Budgets;
   /** The video job worker: poll timing, concurrency, or enabled: false to run no worker here. */
   videoWorker?: VideoWorkerOptions;
   /** Where `npm run build` put the dashboard and web component. Default: dist/web of this checkout. */
@@ -64,6 +67,7 @@ export async function buildServer({
   clock = () => new Date(),
   events,
   usage,
+  budgets,
   videoWorker,
   webRoot,
 }: ServerOptions): Promise<FastifyInstance> {
@@ -87,17 +91,27 @@ export async function buildServer({
     clock,
   });
   const metrics = createMetrics();
+  const eventSink = events ?? defaultWebhookService(keyhaven, { clock, logger: server.log });
   const context: ServiceContext = {
     keyhaven,
     tokens,
     metrics,
     // TODO(issue 4): the webhook service and the usage meter replace these defaults.
-    events: events ?? defaultWebhookService(keyhaven, { clock, logger: server.log }),
+    events: eventSink,
     usage:
       usage ??
       createUsageStore({
         db: keyhaven.database.db,
         prices: keyhaven.prices,
+        clock,
+        onError: (error, message) => server.log.error({ err: error }, message),
+      }),
+    budgets:
+      budgets ??
+      createBudgets({
+        db: keyhaven.database.db,
+        prices: keyhaven.prices,
+        events: eventSink,
         clock,
         onError: (error, message) => server.log.error({ err: error }, message),
       }),
@@ -202,6 +216,7 @@ export async function buildServer({
   registerUsageRoutes(server, context);
   registerAdminRoutes(server, context);
   await registerWebRoutes(server, webRoot === undefined ? {} : { webRoot });
+  registerBudgetRoutes(server, context);
   await server.ready();
   return server;
 }

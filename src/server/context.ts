@@ -1,4 +1,5 @@
 import type { Keyhaven } from '../keyhaven.ts';
+import type { Budgets } from '../usage/budgets.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 import type { EventSink } from '../webhooks/events.ts';
 import type { TokenService } from './auth.ts';
@@ -11,5 +12,6 @@ export interface ServiceContext {
   metrics: Metrics;
   events: EventSink;
   usage: UsageMeter;
+  budgets: Budgets;
   clock: () => Date;
 }

@@ -20,6 +20,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   credential_missing: 409,
   // Keyhaven's own per-user limit (with Retry-After); an upstream 429 keeps the provider's body.
   rate_limited: 429,
+  // The user's hard monthly budget cannot hold the call: refused before it reaches the provider.
+  budget_exceeded: 402,
   unsupported_request: 422,
   capability_retired: 422,
   provider_rate_limited: 429,
@@ -48,6 +50,7 @@ export const errorBodySchema = z.object({
       'credential_invalid',
       'credential_missing',
       'rate_limited',
+      'budget_exceeded',
       'unsupported_request',
       'capability_retired',
       'provider_rate_limited',

@@ -32,6 +32,7 @@ export function registerGatewayRoutes(server: FastifyInstance, context: ServiceC
       credentials,
       limiter: configured.limiter,
       usage: context.usage,
+      budgets: context.budgets,
       events: context.events,
       metrics: context.metrics,
       clock: context.clock,

@@ -58,6 +58,7 @@ export function registerVideoRoutes(
     prices: keyhaven.prices,
     events: context.events,
     usage: context.usage,
+    budgets: context.budgets,
     metrics: context.metrics,
     clock: context.clock,
     allowPrivateUrls: keyhaven.config.allowPrivateUrls,

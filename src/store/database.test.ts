@@ -18,6 +18,10 @@ import type { Tables } from './tables.ts';
 
 const TABLES = [
   'audit_events',
+  'budget_alerts',
+  'budget_periods',
+  'budget_reservations',
+  'budgets',
   'credential_references',
   'credentials',
   'data_keys',
@@ -34,7 +38,14 @@ const TABLES = [
   'webhook_events',
   'webhook_signing_secrets',
 ];
-const MIGRATIONS = ['0001_vault', '0002_tokens', '0003_videos', '0004_webhooks', '0005_usage'];
+const MIGRATIONS = [
+  '0001_vault',
+  '0002_tokens',
+  '0003_videos',
+  '0004_webhooks',
+  '0005_usage',
+  '0006_budgets',
+];
 const MIGRATION_TABLES = ['kysely_migration', 'kysely_migration_lock'];
 
 async function tablesOf(db: Kysely<Tables>): Promise<string[]> {

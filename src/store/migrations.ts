@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
+import { budgetMigrations } from './budget-tables.ts';
 import { usageMigrations } from './usage-tables.ts';
 import { videoMigrations } from './video-tables.ts';
 import { webhookMigrations } from './webhook-tables.ts';
@@ -120,11 +121,12 @@ const migrations: Record<string, Migration> = {
 };
 
 export const migrationProvider: MigrationProvider = {
-  // Kysely runs them in name order: 0003_videos, 0004_webhooks, 0005_usage, ...
+  // Kysely runs them in name order: 0003_videos, 0004_webhooks, 0005_usage, 0006_budgets, ...
   getMigrations: async () => ({
     ...migrations,
     ...videoMigrations,
     ...webhookMigrations,
     ...usageMigrations,
+    ...budgetMigrations,
   }),
 };

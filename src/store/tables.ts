@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { BudgetTables } from './budget-tables.ts';
 import type { UsageTables } from './usage-tables.ts';
 import type { VideoTables } from './video-tables.ts';
 import type { WebhookTables } from './webhook-tables.ts';
@@ -77,7 +78,7 @@ export interface TokensTable {
   revoked_at: Timestamp | null;
 }
 
-export interface Tables extends VideoTables, WebhookTables, UsageTables {
+export interface Tables extends VideoTables, WebhookTables, UsageTables, BudgetTables {
   data_keys: DataKeysTable;
   credentials: CredentialsTable;
   credential_references: CredentialReferencesTable;

@@ -1,3 +1,17 @@
+export {
+  type BudgetMode,
+  type BudgetReservation,
+  type BudgetSettings,
+  type Budgets,
+  type BudgetsOptions,
+  type BudgetView,
+  type CallEstimateInput,
+  createBudgets,
+  estimateInputTokens,
+  estimateOutputTokens,
+  monthOf,
+  type VideoJobEstimate,
+} from './budgets.ts';
 export { csvLine, csvNumber, csvText, microToUsdText } from './csv.ts';
 export { type EventsQuery, eventsCsv, summaryCsv } from './events-export.ts';
 export type { RateLimitObservation, UsageMeter, UsageRecord } from './meter.ts';

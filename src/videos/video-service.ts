@@ -12,6 +12,7 @@ import type {
   VideoAttemptRow,
   VideoJobRow,
 } from '../store/video-tables.ts';
+import type { Budgets } from '../usage/budgets.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 import type { Vault } from '../vault/index.ts';
 import type { EventSink } from '../webhooks/events.ts';
@@ -54,6 +55,8 @@ export interface VideoServiceDependencies {
   prices: PriceTable;
   events: EventSink;
   usage: UsageMeter;
+  /** Monthly budgets: jobs are reserved at submission (refused when a hard budget cannot hold them). */
+  budgets?: Pick<Budgets, 'reserveVideoJobs' | 'settleVideoJob' | 'release'>;
   metrics?: VideoMetrics;
   clock?: () => Date;
   /** KEYHAVEN_ALLOW_PRIVATE_URLS: webhook and image URLs may point at loopback or private addresses. */
@@ -160,6 +163,7 @@ export function createVideoService({
   prices,
   events,
   usage,
+  budgets,
   metrics = noMetrics,
   clock = () => new Date(),
   allowPrivateUrls = false,
@@ -342,8 +346,28 @@ export function createVideoService({
         throw batch ? withIndex(error, index) : error;
       }
     }
-    await pin(userId, prepared);
-    const rows = await insert(userId, prepared);
+    // Refused here (402) when a hard budget cannot hold every job; nothing is stored then.
+    const reserved = await budgets?.reserveVideoJobs(
+      userId,
+      prepared.map((job) => ({ id: job.id, attempts: job.plan })),
+    );
+    let rows: VideoJobRow[];
+    try {
+      await pin(userId, prepared);
+      rows = await insert(userId, prepared);
+    } catch (error) {
+      if (reserved && budgets) {
+        await budgets
+          .release(reserved)
+          .catch((failure: unknown) =>
+            log.warn(
+              { err: failure },
+              'video: releasing budget reservations failed; they expire on their own',
+            ),
+          );
+      }
+      throw error;
+    }
     for (const row of rows) metrics.videoJob(currentEntry(row).provider, 'queued');
     worker.wake();
     return rows.map((row) => jobView(row, []));
@@ -449,6 +473,7 @@ export function createVideoService({
     attemptsOf,
     rateLimiter,
     prices,
+    budgets,
     ...workerOptions,
   });
 

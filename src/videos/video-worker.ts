@@ -11,7 +11,8 @@ import {
 import { isUpstreamError } from '../providers/upstream-error.ts';
 import type { Tables } from '../store/index.ts';
 import type { VideoAttemptRow, VideoJobRow, VideoJobUpdate } from '../store/video-tables.ts';
-import type { UsageMeter } from '../usage/meter.ts';
+import type { Budgets } from '../usage/budgets.ts';
+import type { UsageMeter, UsageRecord } from '../usage/meter.ts';
 import type { Vault } from '../vault/index.ts';
 import type { EventSink } from '../webhooks/events.ts';
 import { currentEntry, holderOf, jobView, withoutKeyParameter } from './video-job.ts';
@@ -72,6 +73,8 @@ export interface VideoWorkerDependencies extends VideoWorkerOptions {
   };
   events: EventSink;
   usage: UsageMeter;
+  /** Settles a job's budget reservation (made at submission) with its real cost when it ends. */
+  budgets?: Pick<Budgets, 'settleVideoJob'> | undefined;
   metrics: VideoMetrics;
   clock: () => Date;
   log: VideoLogger;
@@ -105,6 +108,7 @@ export function createVideoWorker({
   attemptsOf,
   rateLimiter,
   prices,
+  budgets,
   enabled = true,
   pollIntervalMs = 1_000,
   initialPollDelayMs = 2_000,
@@ -589,9 +593,10 @@ export function createVideoWorker({
       .executeTakeFirst();
     if (!finished) return;
     const provider = attempts.at(-1)?.provider ?? entry.provider;
+    let record: UsageRecord | undefined;
     if (row.status === 'succeeded') {
       const completedAt = row.completed_at === null ? clock() : new Date(row.completed_at);
-      usage.record({
+      record = {
         userId: row.user_id,
         provider,
         model: attempts.at(-1)?.model ?? entry.model,
@@ -605,11 +610,23 @@ export function createVideoWorker({
         reasoningTokens: 0,
         videoSeconds: row.video_seconds ?? entry.durationSeconds,
         images: 0,
+        // Veo's price depends on it: without it the call would count as unpriced.
+        resolution: entry.resolution,
         status: 200,
         latencyMs: Math.max(0, completedAt.getTime() - new Date(row.created_at).getTime()),
         occurredAt: completedAt,
-      });
+      };
+      usage.record(record);
     }
+    // A failed or canceled job releases its reservation; a succeeded one is charged what it cost.
+    await budgets
+      ?.settleVideoJob(row.user_id, row.id, record)
+      .catch((error: unknown) =>
+        log.error(
+          { err: error, jobId: row.id },
+          'video: settling the budget failed; the reservation expires',
+        ),
+      );
     metrics.videoJob(provider, row.status);
   }
 
