@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Kysely } from 'kysely';
+import { createBoundedCache } from '../crypto/index.ts';
 import { KeyhavenError } from '../errors.ts';
 import type { TokenLocation } from '../gateway/index.ts';
 import { newId } from '../ids.ts';
@@ -20,6 +21,16 @@ export const USER_TOKEN_MAX_TTL_SECONDS = 30 * 24 * 3_600;
 
 const ADMIN_TOKEN_ROW_ID = 'admin';
 const USER_TOKEN = /^(khu_[0-9a-f]{24})\.[A-Za-z0-9_-]{43}$/;
+
+/**
+ * How long a user token's row, once read, is reused without asking the database again. The token's hash
+ * is still compared (in constant time) and its expiry checked on every request; revoking or shredding on
+ * this instance drops the row at once, so only a revocation made elsewhere (another instance, the CLI)
+ * can take up to this long to be seen.
+ */
+export const TOKEN_CACHE_TTL_MS = 1_000;
+
+type TokenRow = { userId: string | null; tokenHash: Buffer; revokedAt: Date | null; expiresAt: Date | null };
 
 export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
@@ -131,11 +142,41 @@ export function createTokenService({
   db,
   adminTokenHash,
   clock = () => new Date(),
+  cacheTtlMs = TOKEN_CACHE_TTL_MS,
 }: {
   db: Kysely<Tables>;
   adminTokenHash?: Buffer | undefined;
   clock?: () => Date;
+  /** 0 reads the database on every request. */
+  cacheTtlMs?: number;
 }) {
+  // Token id -> its row as read. Unknown ids are never kept: a guessed id always reaches the database.
+  const rows = createBoundedCache<string, TokenRow>({
+    maxEntries: 10_000,
+    ttlMs: cacheTtlMs,
+    onEvict: () => {},
+  });
+
+  async function tokenRow(id: string): Promise<TokenRow | undefined> {
+    const cached = rows.get(id);
+    if (cached) return cached;
+    const row = await db
+      .selectFrom('tokens')
+      .select(['user_id', 'token_hash', 'revoked_at', 'expires_at'])
+      .where('id', '=', id)
+      .where('kind', '=', 'user')
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const read: TokenRow = {
+      userId: row.user_id,
+      tokenHash: row.token_hash,
+      revokedAt: row.revoked_at,
+      expiresAt: row.expires_at,
+    };
+    rows.set(id, read);
+    return read;
+  }
+
   async function authenticate(authorization: string | undefined): Promise<Principal> {
     return authenticateToken(bearerToken(authorization));
   }
@@ -147,16 +188,11 @@ export function createTokenService({
       if (adminTokenHash && sameHash(adminTokenHash, token)) return { kind: 'admin' };
       throw unauthorized();
     }
-    const row = await db
-      .selectFrom('tokens')
-      .selectAll()
-      .where('id', '=', userToken[1])
-      .where('kind', '=', 'user')
-      .executeTakeFirst();
-    if (!row || row.user_id === null || !sameHash(row.token_hash, token)) throw unauthorized();
-    if (row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= clock()))
-      throw unauthorized();
-    return { kind: 'user', userId: row.user_id, tokenId: row.id };
+    const tokenId = userToken[1];
+    const row = await tokenRow(tokenId);
+    if (!row || row.userId === null || !sameHash(row.tokenHash, token)) throw unauthorized();
+    if (row.revokedAt !== null || (row.expiresAt !== null && row.expiresAt <= clock())) throw unauthorized();
+    return { kind: 'user', userId: row.userId, tokenId };
   }
 
   async function mint(input: { userId: string; ttlSeconds: number }) {
@@ -187,12 +223,14 @@ export function createTokenService({
       .where('kind', '=', 'user');
     if (input.principal.kind === 'user') query = query.where('user_id', '=', input.principal.userId);
     const result = await query.executeTakeFirst();
+    rows.delete(input.tokenId);
     if (result.numUpdatedRows === 0n) throw new KeyhavenError('not_found', 'no such token');
   }
 
   /** A shredded user keeps no way in. */
   async function removeUser(userId: string): Promise<void> {
     await db.deleteFrom('tokens').where('kind', '=', 'user').where('user_id', '=', userId).execute();
+    rows.deleteWhere((_id, row) => row.userId === userId);
   }
 
   return { authenticate, authenticateToken, mint, revoke, removeUser };
