@@ -104,6 +104,8 @@ const BASE64ISH = /^(data:[^,]{0,100},)?[A-Za-z0-9+/=_-]+$/;
 const FREE_PATHS = /(count_tokens|:countTokens|\/input_tokens)$/;
 const OUTPUT_FIELDS = ['max_completion_tokens', 'max_tokens', 'max_output_tokens'] as const;
 const MAX_BUDGET_USD = 1_000_000_000;
+/** A refusal looks for expired reservations at most this often per user (and instance). */
+const EXPIRY_CHECK_MS = 1_000;
 
 const usd = (micro: number) => microToUsdNumber(micro);
 const dollars = (micro: number) =>
@@ -195,6 +197,9 @@ export function createBudgets({
   // Alerts this instance knows are sent (user|month|kind|threshold): no insert is tried again for them.
   const sent = new Set<string>();
   const inFlight = new Set<Promise<void>>();
+  // When each user's expired reservations were last cleaned here: a user over budget who keeps calling
+  // costs one statement per refusal, not two.
+  const cleanedAt = new Map<string, number>();
 
   /** Creates the month row, starting from the usage already recorded this month (a budget set mid-month). */
   async function openPeriod(userId: string, month: string): Promise<void> {
@@ -301,8 +306,10 @@ export function createBudgets({
         await openPeriod(userId, month);
         continue;
       }
-      if (!cleaned) {
+      if (!cleaned && now.getTime() - (cleanedAt.get(userId) ?? 0) >= EXPIRY_CHECK_MS) {
         cleaned = true;
+        cleanedAt.set(userId, now.getTime());
+        if (cleanedAt.size > 10_000) cleanedAt.clear();
         if ((await expire(userId)) > 0) continue;
       }
       const amount = Number(row.amount_micro_usd ?? 0);
