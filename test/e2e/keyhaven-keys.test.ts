@@ -10,6 +10,7 @@ import {
   eventually,
   hasChromium,
   launchBrowser,
+  POLL,
   SKIP_REASON,
 } from './support.ts';
 
@@ -103,7 +104,7 @@ describe.skipIf(!hasChromium)('<keyhaven-keys> in Chromium', () => {
   });
 
   it('lists every provider with its status, from another origin', async () => {
-    await expect.poll(() => status().textContent()).toMatch(/providers, 0 connected/);
+    await expect.poll(() => status().textContent(), POLL).toMatch(/providers, 0 connected/);
     const names = await page.locator('keyhaven-keys li[data-provider] h3').allTextContents();
     expect(names.length).toBeGreaterThanOrEqual(8);
     expect(names).toContain('OpenAI');
@@ -121,7 +122,7 @@ describe.skipIf(!hasChromium)('<keyhaven-keys> in Chromium', () => {
     await page.keyboard.type(key);
     await page.keyboard.press('Enter');
 
-    await expect.poll(() => status().textContent()).toBe('OpenAI key saved. OpenAI accepted it.');
+    await expect.poll(() => status().textContent(), POLL).toBe('OpenAI key saved. OpenAI accepted it.');
     expect(await card('openai').locator('.badge').textContent()).toBe('Valid');
     const masked = await card('openai').locator('code.masked').textContent();
     expect(masked).not.toContain(key);
@@ -142,7 +143,7 @@ describe.skipIf(!hasChromium)('<keyhaven-keys> in Chromium', () => {
 
   it('tests the stored key with the provider', async () => {
     await card('openai').getByRole('button', { name: 'Test OpenAI key' }).click();
-    await expect.poll(() => status().textContent()).toBe('OpenAI accepted your key.');
+    await expect.poll(() => status().textContent(), POLL).toBe('OpenAI accepted your key.');
   });
 
   it('rotates the key: a new version, still valid', async () => {
@@ -150,7 +151,7 @@ describe.skipIf(!hasChromium)('<keyhaven-keys> in Chromium', () => {
     await card('openai').getByRole('button', { name: 'Rotate OpenAI key' }).click();
     await card('openai').getByLabel('API key').fill(ROTATED_OPENAI_KEY);
     await card('openai').getByRole('button', { name: 'Save new key' }).click();
-    await expect.poll(() => status().textContent()).toBe('OpenAI key rotated. OpenAI accepted it.');
+    await expect.poll(() => status().textContent(), POLL).toBe('OpenAI key rotated. OpenAI accepted it.');
     const after = await card('openai').locator('code.masked').textContent();
     expect(after).not.toBe(before);
     expect(after?.slice(-4)).toBe(ROTATED_OPENAI_KEY.slice(-4));
@@ -173,7 +174,7 @@ describe.skipIf(!hasChromium)('<keyhaven-keys> in Chromium', () => {
     await apiKey.fill(badKey);
     await apiKey.press('Enter');
     const error = card('anthropic').locator('.form-error');
-    await expect.poll(() => error.textContent()).toBe(`Anthropic did not accept this key: ${reason}`);
+    await expect.poll(() => error.textContent(), POLL).toBe(`Anthropic did not accept this key: ${reason}`);
     expect(await error.getAttribute('role')).toBe('alert');
     expect(await apiKey.getAttribute('aria-invalid')).toBe('true');
     expect(await apiKey.inputValue()).toBe('');
@@ -197,7 +198,7 @@ describe.skipIf(!hasChromium)('<keyhaven-keys> in Chromium', () => {
 
     await card('openai').getByRole('button', { name: 'Delete OpenAI key' }).click();
     await confirm.getByRole('button', { name: 'Delete key' }).click();
-    await expect.poll(() => status().textContent()).toBe('OpenAI key deleted.');
+    await expect.poll(() => status().textContent(), POLL).toBe('OpenAI key deleted.');
     expect(await card('openai').locator('.badge').textContent()).toBe('Not connected');
     await eventually(async () => !(await summary('openai')).connected);
     const changes = await page.evaluate('window.changes');

@@ -12,6 +12,8 @@ import { buildWeb } from '../../web/build.ts';
 export const CHROMIUM = '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
 export const SKIP_REASON = `${CHROMIUM} is absent: browser tests skipped (apt-get install -y chromium to run them)`;
+/** How long a test waits for the page to show something: the machine may be busy. */
+export const POLL = { timeout: 10_000, interval: 50 };
 export const ARTIFACTS = resolve(import.meta.dirname, '../../test-artifacts/e2e');
 
 /** The web assets the server serves: built once if this checkout has none yet. */
