@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { KeyhavenError } from '../errors.ts';
+import { userIdSchema } from '../vault/input.ts';
 import { requireUser } from './auth.ts';
 import type { ServiceContext } from './context.ts';
 import { errorResponses, userParams } from './schemas.ts';
@@ -61,6 +62,14 @@ export function registerBudgetRoutes(server: FastifyInstance, context: ServiceCo
 
   // Settlements still running when the server closes are written before the database goes.
   server.addHook('onClose', async () => budgets.drain());
+  // Deleting a user (DELETE /v1/users/:userId, a core route) removes their budget and its figures too.
+  server.addHook('preHandler', async (request) => {
+    if (request.method !== 'DELETE' || request.routeOptions.url !== '/v1/users/:userId') return;
+    const { userId } = request.params as { userId?: unknown };
+    if (typeof userId !== 'string' || !userIdSchema.safeParse(userId).success) return;
+    forUser(request, userId);
+    await budgets.remove(userId);
+  });
 
   app.put(
     '/v1/users/:userId/budget',

@@ -618,6 +618,7 @@ export function createVideoWorker({
       };
       usage.record(record);
     }
+    metrics.videoJob(provider, row.status);
     // A failed or canceled job releases its reservation; a succeeded one is charged what it cost.
     await budgets
       ?.settleVideoJob(row.user_id, row.id, record)
@@ -627,7 +628,6 @@ export function createVideoWorker({
           'video: settling the budget failed; the reservation expires',
         ),
       );
-    metrics.videoJob(provider, row.status);
   }
 
   /** Asks the provider to stop an operation; best effort (a provider without cancel just finishes). */

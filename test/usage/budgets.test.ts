@@ -214,6 +214,19 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
     expect((await getBudget(alice.userId, asBob)).statusCode).toBe(404);
     expect((await getBudget(alice.userId)).json().amountUsd).toBe(10);
     expect((await getBudget(alice.userId, {})).statusCode).toBe(401);
+    // Deleting the user removes the budget.
+    const deleted = await server.app.inject({
+      method: 'DELETE',
+      url: `/v1/users/${alice.userId}`,
+      headers: admin(),
+    });
+    expect(deleted.statusCode).toBe(204);
+    const left = await server.keyhaven.database.db
+      .selectFrom('budgets')
+      .select('user_id')
+      .where('user_id', '=', alice.userId)
+      .execute();
+    expect(left).toEqual([]);
   });
 
   it.each(SPENDING_CALLS)(
@@ -437,6 +450,43 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
     } finally {
       now = saved;
     }
+  });
+
+  it('charges a finished video job its real cost and releases a failed one', async () => {
+    const { userId } = await newUser();
+    const budgets = createBudgets({
+      db: server.keyhaven.database.db,
+      prices: defaultPriceTable,
+      events: sink,
+      clock,
+    });
+    await budgets.set(userId, { amountUsd: 10, thresholds: [], mode: 'hard' });
+    const attempts = [
+      { provider: 'google-veo', model: 'veo-3.0-fast-generate-001', estimatedCost: 800_000 },
+      { provider: 'runway', model: 'gen4_turbo', estimatedCost: 400_000 },
+    ];
+    const reserved = await budgets.reserveVideoJobs(userId, [
+      { id: 'vid_succeeds', attempts },
+      { id: 'vid_fails', attempts },
+    ]);
+    // Each job holds its dearest attempt.
+    expect(reserved?.map((reservation) => reservation.estimateMicroUsd)).toEqual([800_000, 800_000]);
+    expect(await budgets.get(userId)).toMatchObject({ reservedMicroUsd: 1_600_000 });
+    // Failed over to Runway, 5 s at $0.05.
+    await budgets.settleVideoJob(
+      userId,
+      'vid_succeeds',
+      usageOf({ userId, provider: 'runway', model: 'gen4_turbo', route: 'video', videoSeconds: 5 }),
+    );
+    await budgets.settleVideoJob(userId, 'vid_fails', undefined);
+    expect(await budgets.get(userId)).toMatchObject({ reservedMicroUsd: 0, spentMicroUsd: 250_000 });
+    // An unpriced attempt is refused under a hard budget, and nothing is reserved.
+    await expect(
+      budgets.reserveVideoJobs(userId, [
+        { id: 'vid_unpriced', attempts: [{ provider: 'luma', model: 'ray-2', estimatedCost: null }] },
+      ]),
+    ).rejects.toSatisfy((error) => isKeyhavenError(error, 'unsupported_request'));
+    expect(await budgets.get(userId)).toMatchObject({ reservedMicroUsd: 0 });
   });
 
   it('stops counting a reservation that is never settled once it expires', async () => {
