@@ -122,6 +122,18 @@ const PRICED: { name: string; record: UsageRecord; micro: number }[] = [
     record: usage({ provider: 'stability', model: 'sd3.5-large', route: 'image', images: 3 }),
     micro: 195_000,
   },
+  {
+    // Runway gen4_turbo: 5 s × 0.05 USD/s (5 credits a second at 0.01 USD) = 0.25 USD.
+    name: 'runway gen4_turbo 5 s',
+    record: usage({
+      provider: 'runway',
+      model: 'gen4_turbo',
+      route: 'video',
+      videoSeconds: 5,
+      resolution: '720p',
+    }),
+    micro: 250_000,
+  },
 ];
 
 const UNPRICED: { name: string; record: UsageRecord }[] = [
@@ -210,12 +222,12 @@ describe.each(databaseTargets)('usage store on $name', ({ open }) => {
       `.execute(database.db)
     ).rows;
     expect(day).toEqual({
-      requests: '11',
-      // 8500 + 18000 + 1430 + 3500 + 4800000 + 600000 + 195000
-      cost: '5626430',
+      requests: '12',
+      // 8500 + 18000 + 1430 + 3500 + 4800000 + 600000 + 195000 + 250000
+      cost: '5876430',
       unpriced: '4',
-      // 8 + 6 priced, 5 + 8 unpriced: seconds are counted whether or not they have a price.
-      video: 27,
+      // 8 + 6 + 5 priced, 5 + 8 unpriced: seconds are counted whether or not they have a price.
+      video: 32,
       images: '3',
     });
   });
