@@ -102,6 +102,8 @@ const FRAMEWORK_MESSAGES: Readonly<Record<string, string>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'the request body is too large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported content type; send application/json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'the content length does not match the body',
+  FST_ERR_BAD_URL: 'the URL is malformed',
+  FST_ERR_MAX_PARAM_LENGTH: 'a path parameter is too long',
 };
 
 function fromFramework(error: FastifyError): KeyhavenError | undefined {
