@@ -27,6 +27,11 @@ export interface Config {
   allowPrivateUrls: boolean;
   /** Per-provider rate-limit overrides, from KEYHAVEN_RATE_LIMITS (JSON: {"openai": {"perMinute": 60}}). */
   rateLimits: Readonly<Record<string, { perMinute?: number; perHour?: number }>>;
+  /**
+   * How long the gateway waits for a provider: for the response headers, and between two chunks of the
+   * body (a stalled stream). A long generation without streaming can take minutes, hence the defaults.
+   */
+  upstreamTimeouts: { headersMs: number; idleMs: number };
   env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -35,6 +40,11 @@ const optionalText = z
   .trim()
   .transform((value) => (value === '' ? undefined : value))
   .optional();
+
+const milliseconds = optionalText.refine(
+  (value) => value === undefined || (/^[0-9]{1,9}$/.test(value) && Number(value) >= 100),
+  'must be a number of milliseconds, at least 100',
+);
 
 const schema = z.object({
   KEYHAVEN_DATA_DIR: optionalText,
@@ -72,6 +82,8 @@ const schema = z.object({
     .enum(['true', 'false', '1', '0', ''])
     .optional()
     .transform((value) => value === 'true' || value === '1'),
+  KEYHAVEN_UPSTREAM_HEADERS_TIMEOUT_MS: milliseconds,
+  KEYHAVEN_UPSTREAM_IDLE_TIMEOUT_MS: milliseconds,
   KEYHAVEN_RATE_LIMITS: optionalText.transform((value, context) => {
     if (value === undefined) return {};
     let parsed: unknown;
@@ -115,6 +127,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     REDIS_URL: env.REDIS_URL,
     KEYHAVEN_ALLOW_PRIVATE_URLS: env.KEYHAVEN_ALLOW_PRIVATE_URLS?.trim().toLowerCase(),
     KEYHAVEN_RATE_LIMITS: env.KEYHAVEN_RATE_LIMITS,
+    KEYHAVEN_UPSTREAM_HEADERS_TIMEOUT_MS: env.KEYHAVEN_UPSTREAM_HEADERS_TIMEOUT_MS,
+    KEYHAVEN_UPSTREAM_IDLE_TIMEOUT_MS: env.KEYHAVEN_UPSTREAM_IDLE_TIMEOUT_MS,
   });
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -135,6 +149,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     redisUrl: values.REDIS_URL,
     allowPrivateUrls: values.KEYHAVEN_ALLOW_PRIVATE_URLS,
     rateLimits: values.KEYHAVEN_RATE_LIMITS,
+    upstreamTimeouts: {
+      headersMs: Number(values.KEYHAVEN_UPSTREAM_HEADERS_TIMEOUT_MS ?? 300_000),
+      idleMs: Number(values.KEYHAVEN_UPSTREAM_IDLE_TIMEOUT_MS ?? 300_000),
+    },
     env,
   };
 }
