@@ -27,6 +27,16 @@ export interface Config {
   allowPrivateUrls: boolean;
   /** Per-provider rate-limit overrides, from KEYHAVEN_RATE_LIMITS (JSON: {"openai": {"perMinute": 60}}). */
   rateLimits: Readonly<Record<string, { perMinute?: number; perHour?: number }>>;
+  /**
+   * How long the gateway waits for a provider: for the response headers, and between two chunks of the
+   * body (a stalled stream). A long generation without streaming can take minutes, hence the defaults.
+   */
+  upstreamTimeouts: { headersMs: number; idleMs: number };
+  /**
+   * The video job worker of this instance: off for API-only instances; the lease a crashed instance's
+   * jobs wait out before another takes them over; how often it looks for work and first reads a status.
+   */
+  videoWorker: { enabled: boolean; leaseMs: number; pollIntervalMs: number; firstPollMs: number };
   env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -35,6 +45,11 @@ const optionalText = z
   .trim()
   .transform((value) => (value === '' ? undefined : value))
   .optional();
+
+const milliseconds = optionalText.refine(
+  (value) => value === undefined || (/^[0-9]{1,9}$/.test(value) && Number(value) >= 100),
+  'must be a number of milliseconds, at least 100',
+);
 
 const schema = z.object({
   KEYHAVEN_DATA_DIR: optionalText,
@@ -72,6 +87,15 @@ const schema = z.object({
     .enum(['true', 'false', '1', '0', ''])
     .optional()
     .transform((value) => value === 'true' || value === '1'),
+  KEYHAVEN_UPSTREAM_HEADERS_TIMEOUT_MS: milliseconds,
+  KEYHAVEN_UPSTREAM_IDLE_TIMEOUT_MS: milliseconds,
+  KEYHAVEN_VIDEO_WORKER: z
+    .enum(['true', 'false', '1', '0', ''])
+    .optional()
+    .transform((value) => value !== 'false' && value !== '0'),
+  KEYHAVEN_VIDEO_LEASE_MS: milliseconds,
+  KEYHAVEN_VIDEO_POLL_INTERVAL_MS: milliseconds,
+  KEYHAVEN_VIDEO_FIRST_POLL_MS: milliseconds,
   KEYHAVEN_RATE_LIMITS: optionalText.transform((value, context) => {
     if (value === undefined) return {};
     let parsed: unknown;
@@ -115,6 +139,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     REDIS_URL: env.REDIS_URL,
     KEYHAVEN_ALLOW_PRIVATE_URLS: env.KEYHAVEN_ALLOW_PRIVATE_URLS?.trim().toLowerCase(),
     KEYHAVEN_RATE_LIMITS: env.KEYHAVEN_RATE_LIMITS,
+    KEYHAVEN_UPSTREAM_HEADERS_TIMEOUT_MS: env.KEYHAVEN_UPSTREAM_HEADERS_TIMEOUT_MS,
+    KEYHAVEN_UPSTREAM_IDLE_TIMEOUT_MS: env.KEYHAVEN_UPSTREAM_IDLE_TIMEOUT_MS,
+    KEYHAVEN_VIDEO_WORKER: env.KEYHAVEN_VIDEO_WORKER?.trim().toLowerCase(),
+    KEYHAVEN_VIDEO_LEASE_MS: env.KEYHAVEN_VIDEO_LEASE_MS,
+    KEYHAVEN_VIDEO_POLL_INTERVAL_MS: env.KEYHAVEN_VIDEO_POLL_INTERVAL_MS,
+    KEYHAVEN_VIDEO_FIRST_POLL_MS: env.KEYHAVEN_VIDEO_FIRST_POLL_MS,
   });
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -135,6 +165,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     redisUrl: values.REDIS_URL,
     allowPrivateUrls: values.KEYHAVEN_ALLOW_PRIVATE_URLS,
     rateLimits: values.KEYHAVEN_RATE_LIMITS,
+    upstreamTimeouts: {
+      headersMs: Number(values.KEYHAVEN_UPSTREAM_HEADERS_TIMEOUT_MS ?? 300_000),
+      idleMs: Number(values.KEYHAVEN_UPSTREAM_IDLE_TIMEOUT_MS ?? 300_000),
+    },
+    videoWorker: {
+      enabled: values.KEYHAVEN_VIDEO_WORKER,
+      leaseMs: Number(values.KEYHAVEN_VIDEO_LEASE_MS ?? 60_000),
+      pollIntervalMs: Number(values.KEYHAVEN_VIDEO_POLL_INTERVAL_MS ?? 1_000),
+      firstPollMs: Number(values.KEYHAVEN_VIDEO_FIRST_POLL_MS ?? 2_000),
+    },
     env,
   };
 }

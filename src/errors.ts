@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'decryption_failed',
   'invalid_config',
   'conflict',
+  'unavailable',
   'internal',
 ] as const;
 

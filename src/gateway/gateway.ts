@@ -59,12 +59,25 @@ const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 const MAX_INSPECTED_REQUEST_BYTES = 16 * 1024 * 1024;
 export const CREDENTIAL_HEADER = 'x-keyhaven-credential';
 
-let processAgent: Agent | undefined;
+const processAgents = new Map<string, Agent>();
 
-/** One keep-alive pool per process, shared by every server in it (tests run several). */
-export function sharedAgent(): Agent {
-  processAgent ??= new Agent({ keepAliveTimeout: 10_000, connections: 128 });
-  return processAgent;
+/**
+ * One keep-alive pool per process and timeout setting, shared by every server in it (tests run several).
+ * `headersMs` bounds the wait for the response headers, `idleMs` the silence between two body chunks.
+ */
+export function sharedAgent({ headersMs = 300_000, idleMs = 300_000 } = {}): Agent {
+  const key = `${headersMs}:${idleMs}`;
+  let agent = processAgents.get(key);
+  if (!agent) {
+    agent = new Agent({
+      keepAliveTimeout: 10_000,
+      connections: 128,
+      headersTimeout: headersMs,
+      bodyTimeout: idleMs,
+    });
+    processAgents.set(key, agent);
+  }
+  return agent;
 }
 
 /** The first error code on the error or its causes (undici wraps socket errors). */

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Config } from '../config.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { RateLimits } from '../providers/spec.ts';
+import { survivesLostConnections } from '../store/index.ts';
 import { createRateLimiter, type ProviderRateLimiter, type RateLimitStore } from './rate-limits.ts';
 
 /**
@@ -47,9 +48,7 @@ export function limiterFromConfig(
   }
   if (config.databaseUrl) {
     const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 5 });
-    pool.on('error', () => {
-      // An idle client that died is replaced on the next query.
-    });
+    survivesLostConnections(pool);
     return {
       limiter: createRateLimiter({
         store: { kind: 'postgres', pool, schema: config.databaseSchema },

@@ -77,6 +77,8 @@ export async function buildServer({
     // Our own ids: a client-chosen id would let a caller write arbitrary text into our logs.
     requestIdHeader: false,
     genReqId: () => `req_${randomBytes(8).toString('hex')}`,
+    // Router refusals (malformed URL, over-long path parameter) answer in the error model too.
+    frameworkErrors: (error, request, reply) => sendError(error, request, reply),
   });
   server.setValidatorCompiler(validatorCompiler);
   server.setSerializerCompiler(serializerCompiler);

@@ -3,6 +3,7 @@ import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } fro
 import { z } from 'zod';
 import { type ErrorCode, KeyhavenError } from '../errors.ts';
 import { isUpstreamError, type UpstreamError, type UpstreamErrorKind } from '../providers/upstream-error.ts';
+import { isDatabaseUnavailable } from '../store/index.ts';
 
 /**
  * The one place error codes become HTTP statuses and the `{ error: { code, message, requestId } }` body.
@@ -28,6 +29,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   provider_unavailable: 503,
   key_version_in_use: 409,
   conflict: 409,
+  // Keyhaven's own database is unreachable (down, restarting): nothing was changed, retry shortly.
+  unavailable: 503,
   decryption_failed: 500,
   invalid_config: 500,
   internal: 500,
@@ -57,6 +60,7 @@ export const errorBodySchema = z.object({
       'provider_unavailable',
       'key_version_in_use',
       'conflict',
+      'unavailable',
       'decryption_failed',
       'invalid_config',
       'internal',
@@ -102,6 +106,8 @@ const FRAMEWORK_MESSAGES: Readonly<Record<string, string>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'the request body is too large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported content type; send application/json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'the content length does not match the body',
+  FST_ERR_BAD_URL: 'the URL is malformed',
+  FST_ERR_MAX_PARAM_LENGTH: 'a path parameter is too long',
 };
 
 function fromFramework(error: FastifyError): KeyhavenError | undefined {
@@ -129,6 +135,11 @@ function fromFramework(error: FastifyError): KeyhavenError | undefined {
 export function toKeyhavenError(error: unknown): KeyhavenError | undefined {
   if (error instanceof KeyhavenError) return error;
   if (isUpstreamError(error)) return fromUpstream(error);
+  if (isDatabaseUnavailable(error)) {
+    return new KeyhavenError('unavailable', 'the service cannot reach its database; retry shortly', {
+      retryAfterMs: 1000,
+    });
+  }
   if (error instanceof Error && 'code' in error && typeof error.code === 'string')
     return fromFramework(error as FastifyError);
   return undefined;
@@ -156,7 +167,7 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   } else {
     request.log.info({ code: known.code, status }, 'request refused');
   }
-  if (known.retryAfterMs !== undefined && status === 429) {
+  if (known.retryAfterMs !== undefined && (status === 429 || status === 503)) {
     reply.header('retry-after', String(Math.max(1, Math.ceil(known.retryAfterMs / 1000))));
   }
   return reply.code(status).type('application/json').send(errorBody(known, request.id));

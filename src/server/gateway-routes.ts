@@ -4,6 +4,7 @@ import {
   createGateway,
   GATEWAY_PROVIDERS,
   limiterFromConfig,
+  sharedAgent,
   type TokenLocation,
 } from '../gateway/index.ts';
 import { gatewayUser } from './auth.ts';
@@ -36,6 +37,7 @@ export function registerGatewayRoutes(server: FastifyInstance, context: ServiceC
       events: context.events,
       metrics: context.metrics,
       clock: context.clock,
+      agent: sharedAgent(keyhaven.config.upstreamTimeouts),
     });
     // Streams running when close() is called are let finish; their keep-alive connections must then
     // be closed, or server.close() would wait for the clients to drop them.

@@ -30,7 +30,12 @@ export async function startService({
   let server: FastifyInstance | undefined;
   try {
     const admin = await ensureAdminToken(keyhaven.database.db, config.adminToken);
-    server = await buildServer({ keyhaven, adminTokenHash: admin.hash });
+    const { enabled, leaseMs, pollIntervalMs, firstPollMs } = config.videoWorker;
+    server = await buildServer({
+      keyhaven,
+      adminTokenHash: admin.hash,
+      videoWorker: { enabled, leaseMs, pollIntervalMs, initialPollDelayMs: firstPollMs },
+    });
     await server.listen({ port: config.port, host: config.host });
     const address = server.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;

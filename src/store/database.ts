@@ -60,7 +60,10 @@ export async function openDatabase({
       connectionString: databaseUrl,
       max: poolSize,
       options: `-c search_path=${schema}`,
+      // A database that does not answer fails the request (503) instead of holding it indefinitely.
+      connectionTimeoutMillis: 5_000,
     });
+    survivesLostConnections(pool);
     db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   } else {
     kind = 'pglite';
@@ -92,4 +95,49 @@ export async function migrateToLatest(db: Kysely<Tables>, schema = 'public'): Pr
   });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error('database migration failed');
+}
+
+/**
+ * A connection cut by a database restart must not crash the process. pg emits 'error' on the pool for
+ * an idle client and on the client itself for one checked out between queries (Kysely holds one per
+ * transaction); without listeners either is an uncaught exception. The failure still reaches callers
+ * through their own queries, and the pool drops dead clients when they are released.
+ */
+export function survivesLostConnections(pool: pg.Pool): void {
+  pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
+const UNAVAILABLE_MESSAGES =
+  /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Client was closed)/;
+
+/**
+ * Whether an error says the database could not be reached (down, restarting, connection cut), as opposed
+ * to a query that failed: the first is worth a retry by the caller (503), the second is a bug (500).
+ * SQLSTATE class 08 is a connection exception; 57P01-57P03 are shutdown and start-up.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (
+      typeof code === 'string' &&
+      (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code))
+    )
+      return true;
+    if (UNAVAILABLE_MESSAGES.test(current.message)) return true;
+    if (current instanceof AggregateError && current.errors.some((inner) => isDatabaseUnavailable(inner)))
+      return true;
+    current = current.cause;
+  }
+  return false;
 }

@@ -1,9 +1,11 @@
 export {
   type Database,
   type DatabaseKind,
+  isDatabaseUnavailable,
   migrateToLatest,
   type OpenDatabaseOptions,
   openDatabase,
+  survivesLostConnections,
 } from './database.ts';
 export type {
   AuditEventRow,
