@@ -116,8 +116,8 @@ const MAX_BUDGET_USD = 1_000_000_000;
 const EXPIRY_CHECK_MS = 1_000;
 
 const usd = (micro: number) => microToUsdNumber(micro);
-const dollars = (micro: number) =>
-  `$${microToUsdText(micro).replace(/(\.\d\d)\d*$/, (_all, cents) => cents)}`;
+/** "$25.00", "$7.50", "$0.000248": cents at least, micro-dollars when they matter. */
+const dollars = (micro: number) => `$${microToUsdText(micro).replace(/(\.\d\d\d*?)0+$/, '$1')}`;
 
 export function monthOf(date: Date): string {
   return date.toISOString().slice(0, 7);
@@ -131,6 +131,18 @@ function monthBounds(month: string): { start: string; end: string } {
 
 function positiveInteger(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
+function isSuccess(record: UsageRecord): boolean {
+  return record.status >= 200 && record.status < 300 && record.aborted !== true;
+}
+
+function hasUsage(record: UsageRecord): boolean {
+  return (
+    record.inputTokens + record.outputTokens + record.cacheReadTokens + record.cacheWriteTokens > 0 ||
+    record.videoSeconds > 0 ||
+    record.images > 0
+  );
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -566,6 +578,9 @@ export function createBudgets({
         if (cost === null && reservation.model !== undefined && reservation.model !== record.model) {
           cost = costOfRecord(prices, { ...record, model: reservation.model });
         }
+        // A success that reported no usage at all (its usage could not be read): the estimate is charged,
+        // not 0, so a hard budget is never spent by calls it cannot see.
+        if (isSuccess(record) && !hasUsage(record)) cost = null;
       }
       await settle(reservation.userId, reservation.id, reservation.month, cost);
     }, 'budgets: settling a call failed; its reservation expires on its own');

@@ -246,6 +246,7 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
       expect(response.statusCode, response.body).toBe(402);
       expect(response.json().error).toMatchObject({ code: 'budget_exceeded' });
       expect(response.json().error.details).toMatchObject({ month: '2026-12', amountUsd: 0.000001 });
+      expect(response.json().error.message).toContain('monthly budget of $0.000001 for 2026-12');
       expect(simulator.requests.length).toBe(before);
       expect(usage.length).toBe(usageBefore);
       // Calls that spend nothing still pass.
@@ -526,6 +527,10 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
       if (crashed) budgets.settleCall(crashed, usageOf({ userId, inputTokens: 10 }));
       await budgets.drain();
       expect(await budgets.get(userId)).toMatchObject({ reservedMicroUsd: estimate, spentMicroUsd: 25 });
+      // A success whose usage could not be read is charged its estimate, never 0.
+      if (next) budgets.settleCall(next, usageOf({ userId }));
+      await budgets.drain();
+      expect(await budgets.get(userId)).toMatchObject({ reservedMicroUsd: 0, spentMicroUsd: 25 + estimate });
     } finally {
       now = saved;
     }
