@@ -262,7 +262,7 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
 
   it('reserves while a call runs and then charges its real cost, until the budget is used up', async () => {
     const { userId, token } = await newUser(['openai']);
-    expect((await putBudget(userId, { amountUsd: 0.0004, thresholds: [] })).statusCode).toBe(200);
+    expect((await putBudget(userId, { amountUsd: 0.0004, thresholds: [25, 50] })).statusCode).toBe(200);
     const headers = tokenHeaders('/v1/openai', token);
     simulator.addFault({ provider: 'openai', latencyMs: 1_500, count: 1 });
     const running = server.app.inject({
@@ -306,6 +306,12 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
     const final = (await getBudget(userId)).json();
     expect(final.spentMicroUsd).toBeLessThanOrEqual(400);
     expect(final.spentMicroUsd).toBeGreaterThan(400 - during.reservedMicroUsd);
+    // Through the server's event sink: each threshold once, and one budget.exceeded for the refusal.
+    const mine = events.filter((event) => event.userId === userId);
+    expect(
+      mine.filter((event) => event.type === 'budget.threshold').map((event) => event.data.thresholdPercent),
+    ).toEqual([25, 50]);
+    expect(mine.filter((event) => event.type === 'budget.exceeded')).toHaveLength(1);
   });
 
   it('reserves video jobs at duration × price and refuses single and batch submissions that do not fit', async () => {
