@@ -450,7 +450,7 @@ export function createBudgets({
         if (attempt.estimatedCost === null) {
           if ((await unpricedAllowed(userId, attempt.provider, attempt.model)) === undefined)
             return undefined;
-        } else estimate = Math.max(estimate, attempt.estimatedCost);
+        } else estimate = Math.max(estimate, Math.ceil(attempt.estimatedCost));
       }
       items.push({ id: job.id, estimate });
     }
