@@ -229,12 +229,16 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
     expect(left).toEqual([]);
   });
 
+  let spender: Promise<{ userId: string; token: string }> | undefined;
   it.each(SPENDING_CALLS)(
     'refuses %s with 402 before any upstream call once the budget is used up',
     async (_label, url, body) => {
-      const { userId, token } = await newUser(['openai', 'anthropic', 'google-gemini', 'mistral']);
-      // One micro-dollar: no priced call fits.
-      expect((await putBudget(userId, { amountUsd: 0.000001 })).statusCode).toBe(200);
+      // One user for every provider, with a budget of one micro-dollar: no priced call fits.
+      spender ??= newUser(['openai', 'anthropic', 'google-gemini', 'mistral']).then(async (user) => {
+        expect((await putBudget(user.userId, { amountUsd: 0.000001 })).statusCode).toBe(200);
+        return user;
+      });
+      const { userId, token } = await spender;
       const before = simulator.requests.length;
       const usageBefore = usage.length;
       const response = await server.app.inject({
