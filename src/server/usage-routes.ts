@@ -3,7 +3,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { KeyhavenError } from '../errors.ts';
-import { eventsCsv, rateLimitsOf, type SummaryGroupBy, summarizeUsage, summaryCsv } from '../usage/index.ts';
+import {
+  deleteUsageOf,
+  eventsCsv,
+  rateLimitsOf,
+  type SummaryGroupBy,
+  summarizeUsage,
+  summaryCsv,
+} from '../usage/index.ts';
 import { userIdSchema } from '../vault/input.ts';
 import { type Principal, requireAdmin, requireUser } from './auth.ts';
 import type { ServiceContext } from './context.ts';
@@ -149,6 +156,17 @@ export function registerUsageRoutes(server: FastifyInstance, context: ServiceCon
   // this one) writes it through the meter, which after close writes each new record right away.
   server.addHook('onClose', async () => {
     await (usage.close ? usage.close() : usage.flush());
+  });
+
+  // Deleting a user (DELETE /v1/users/:userId, a core route) deletes their usage too: what this instance
+  // still has queued is written first, so none of it arrives after the delete.
+  server.addHook('preHandler', async (request) => {
+    if (request.method !== 'DELETE' || request.routeOptions.url !== '/v1/users/:userId') return;
+    const { userId } = request.params as { userId?: unknown };
+    if (typeof userId !== 'string' || !userIdSchema.safeParse(userId).success) return;
+    requireUser(principalOf(request), userId);
+    await flushQueued(request);
+    await deleteUsageOf(db, userId);
   });
 
   /** This instance's queued events first, so that a summary shows every call made before it. */

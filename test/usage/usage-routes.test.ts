@@ -419,6 +419,36 @@ describe.each(databaseTargets)('usage routes on $name', ({ name }) => {
     expect((await get('/v1/users/bob/usage/rate-limits')).json()).toEqual({ rateLimits: [] });
   });
 
+  it("deletes a user's usage with the user, events still queued included, and nobody else's", async () => {
+    const count = async (userId: string) =>
+      (
+        await sql<{ events: string; days: string }>`
+          select (select count(*) from usage_events where user_id = ${userId})::text as events,
+            (select count(*) from usage_daily where user_id = ${userId})::text as days
+        `.execute(server.keyhaven.database.db)
+      ).rows[0];
+    await store.flush();
+    const aliceBefore = await count('alice');
+    meter.record(
+      usage({ userId: 'gwen', provider: 'openai', model: 'gpt-4o', occurredAt: at('2026-11-20T09:00:00Z') }),
+    );
+    const refused = await server.app.inject({
+      method: 'DELETE',
+      url: '/v1/users/gwen',
+      headers: { authorization: `Bearer ${bobToken}` },
+    });
+    expect(refused.statusCode).toBe(404);
+    await store.flush();
+    expect(await count('gwen')).toEqual({ events: '1', days: '1' });
+    meter.record(
+      usage({ userId: 'gwen', provider: 'openai', model: 'gpt-4o', occurredAt: at('2026-11-20T10:00:00Z') }),
+    );
+    const deleted = await server.app.inject({ method: 'DELETE', url: '/v1/users/gwen', headers: admin() });
+    expect(deleted.statusCode).toBe(204);
+    expect(await count('gwen')).toEqual({ events: '0', days: '0' });
+    expect(await count('alice')).toEqual(aliceBefore);
+  });
+
   // Last: it closes the server (afterAll's close is then a no-op for the app).
   it('writes every queued event when the server closes', async () => {
     await store.close();
