@@ -144,13 +144,6 @@ export function registerUsageRoutes(server: FastifyInstance, context: ServiceCon
   const { usage, clock } = context;
   const db = context.keyhaven.database.db;
 
-  // Events recorded before the server closes are written before the database is closed. Fastify runs
-  // onClose hooks last-registered first: a worker that records usage in its own onClose hook (after
-  // this one) writes it through the meter, which after close writes each new record right away.
-  server.addHook('onClose', async () => {
-    await (usage.close ? usage.close() : usage.flush());
-  });
-
   /** This instance's queued events first, so that a summary shows every call made before it. */
   async function flushQueued(request: FastifyRequest): Promise<void> {
     try {
