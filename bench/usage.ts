@@ -10,7 +10,6 @@
  * Usage: node bench/usage.ts [--postgres postgres://...] [--events N] [--users 1000] [--runs 30]
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -22,47 +21,35 @@ import {
   summarizeUsage,
   type UsageRecord,
 } from '../src/usage/index.ts';
+import { type BenchRow, writeResults } from './results.ts';
 
-const { values } = parseArgs({
-  options: {
-    postgres: { type: 'string' },
-    events: { type: 'string' },
-    users: { type: 'string', default: '1000' },
-    runs: { type: 'string', default: '30' },
-    ingest: { type: 'string', default: '50000' },
-  },
-});
-const postgresUrl = values.postgres ?? process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
-const kind = postgresUrl ? 'postgres' : 'pglite';
-const totalEvents = Number(values.events ?? (postgresUrl ? 1_000_000 : 100_000));
-const users = Number(values.users);
-const runs = Number(values.runs);
-const ingestEvents = Number(values.ingest);
+export interface UsageBenchOptions {
+  /** Run on PostgreSQL (its own schema, dropped at the end) instead of an in-memory PGlite. */
+  postgresUrl?: string | undefined;
+  /** Events generated; default 1,000,000 on PostgreSQL, 100,000 on PGlite. */
+  events?: number;
+  users?: number;
+  /** Timed runs per summary. */
+  runs?: number;
+  /** Events ingested through the usage store. */
+  ingest?: number;
+}
+
+interface Settings {
+  postgresUrl: string | undefined;
+  totalEvents: number;
+  users: number;
+  runs: number;
+  ingestEvents: number;
+}
+
 const DAYS = 90;
 const HEAVY = 'bench-heavy';
 // The window ends at the start of the day after the last generated event.
 const TO = '2026-11-22';
 const FROM = '2026-08-24'; // TO - 90 days
 
-if (!postgresUrl) {
-  console.warn(
-    `no PostgreSQL URL (--postgres, DATABASE_URL or TEST_DATABASE_URL): running on PGlite with ${totalEvents.toLocaleString('en-US')} events, not 1,000,000`,
-  );
-}
-
-interface Row {
-  benchmark: string;
-  database: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  baselineName?: string;
-  ratio?: number;
-  note?: string;
-}
-const rows: Row[] = [];
-
-async function open(): Promise<Database & { drop(): Promise<void> }> {
+async function open(postgresUrl: string | undefined): Promise<Database & { drop(): Promise<void> }> {
   if (!postgresUrl) {
     const database = await openDatabase();
     return { ...database, drop: async () => {} };
@@ -102,7 +89,7 @@ function modelsValues() {
   );
 }
 
-async function load(database: Database): Promise<number> {
+async function load(database: Database, { totalEvents, users }: Settings): Promise<number> {
   const started = performance.now();
   const chunk = 100_000;
   for (let first = 0; first < totalEvents; first += chunk) {
@@ -175,7 +162,7 @@ async function rawSummary(database: Database, userId: string, groupBy: SummaryGr
   return groups;
 }
 
-async function measure(fn: () => Promise<unknown>): Promise<{ median: number; p95: number }> {
+async function measure(runs: number, fn: () => Promise<unknown>): Promise<{ median: number; p95: number }> {
   for (let index = 0; index < 3; index += 1) await fn(); // warm up: plans, caches
   const times: number[] = [];
   for (let index = 0; index < runs; index += 1) {
@@ -190,7 +177,7 @@ async function measure(fn: () => Promise<unknown>): Promise<{ median: number; p9
   };
 }
 
-async function ingest(database: Database): Promise<number> {
+async function ingest(database: Database, ingestEvents: number): Promise<number> {
   const store = createUsageStore({ db: database.db, prices: createPriceTable(), flushIntervalMs: 250 });
   const started = performance.now();
   for (let index = 0; index < ingestEvents; index += 1) {
@@ -223,102 +210,130 @@ async function ingest(database: Database): Promise<number> {
   return ingestEvents / seconds;
 }
 
-const database = await open();
-try {
-  const loadSeconds = await load(database);
-  const [counts] = (
-    await sql<{ events: string; rollups: string; users: string; heavy: string }>`
+/** Every usage figure, on PostgreSQL when a URL is given, otherwise on an in-memory PGlite. */
+export async function benchUsage(options: UsageBenchOptions = {}): Promise<{
+  database: 'postgres' | 'pglite';
+  events: number;
+  rows: BenchRow[];
+}> {
+  const settings: Settings = {
+    postgresUrl: options.postgresUrl,
+    totalEvents: options.events ?? (options.postgresUrl ? 1_000_000 : 100_000),
+    users: options.users ?? 1000,
+    runs: options.runs ?? 30,
+    ingestEvents: options.ingest ?? 50_000,
+  };
+  const kind = settings.postgresUrl ? 'postgres' : 'pglite';
+  const rows: BenchRow[] = [];
+  const database = await open(settings.postgresUrl);
+  try {
+    const loadSeconds = await load(database, settings);
+    const [counts] = (
+      await sql<{ events: string; rollups: string; users: string; heavy: string }>`
       select (select count(*) from usage_events) as events, (select count(*) from usage_daily) as rollups,
         (select count(distinct user_id) from usage_daily) as users,
         (select count(*) from usage_events where user_id = ${HEAVY}) as heavy
     `.execute(database.db)
-  ).rows;
-  if (!counts) throw new Error('no counts');
-  const typical = 'bench-user-7';
-  const [typicalCount] = (
-    await sql<{
-      count: string;
-    }>`select count(*) as count from usage_events where user_id = ${typical}`.execute(database.db)
-  ).rows;
-  rows.push({
-    benchmark: `bulk load: ${Number(counts.events).toLocaleString('en-US')} events, ${Number(counts.users).toLocaleString('en-US')} users (one heavy), ${DAYS} days (rollups: ${Number(counts.rollups).toLocaleString('en-US')} rows)`,
-    database: kind,
-    value: Number(counts.events) / loadSeconds,
-    unit: 'events/s',
-    note: `${loadSeconds.toFixed(1)} s in all, generate_series + one rollup pass`,
-  });
+    ).rows;
+    if (!counts) throw new Error('no counts');
+    const typical = 'bench-user-7';
+    const [typicalCount] = (
+      await sql<{
+        count: string;
+      }>`select count(*) as count from usage_events where user_id = ${typical}`.execute(database.db)
+    ).rows;
+    rows.push({
+      group: 'usage',
+      benchmark: `bulk load: ${Number(counts.events).toLocaleString('en-US')} events, ${Number(counts.users).toLocaleString('en-US')} users (one heavy), ${DAYS} days (rollups: ${Number(counts.rollups).toLocaleString('en-US')} rows)`,
+      database: kind,
+      value: Number(counts.events) / loadSeconds,
+      unit: 'events/s',
+      note: `${loadSeconds.toFixed(1)} s in all, generate_series + one rollup pass`,
+    });
 
-  const selectOne = await measure(() => sql`select 1`.execute(database.db));
-  rows.push({
-    benchmark: 'select 1 round trip',
-    database: kind,
-    value: selectOne.median,
-    unit: 'ms (median)',
-  });
+    const selectOne = await measure(settings.runs, () => sql`select 1`.execute(database.db));
+    rows.push({
+      group: 'usage',
+      benchmark: 'select 1 round trip',
+      database: kind,
+      value: selectOne.median,
+      unit: 'ms (median)',
+    });
 
-  for (const [label, userId, events] of [
-    ['heavy user', HEAVY, Number(counts.heavy)],
-    ['typical user', typical, Number(typicalCount?.count ?? 0)],
-  ] as const) {
-    for (const groupBy of ['day', 'provider', 'model'] as const) {
-      // The two answers agree before either is timed.
-      const fromRollups = await summarizeUsage(database.db, { userId, from: FROM, to: TO, groupBy });
-      const fromEvents = await rawSummary(database, userId, groupBy);
-      const rawRequests = fromEvents.reduce((sum, group) => sum + Number(group.requests), 0);
-      const rawCost = fromEvents.reduce((sum, group) => sum + Number(group.cost), 0);
-      if (
-        fromRollups.totals.requests !== rawRequests ||
-        fromRollups.totals.costMicroUsd !== rawCost ||
-        fromRollups.groups.length !== fromEvents.length ||
-        rawRequests !== events
-      ) {
-        throw new Error(`rollup and raw summaries disagree for ${userId} by ${groupBy}`);
+    for (const [label, userId, events] of [
+      ['heavy user', HEAVY, Number(counts.heavy)],
+      ['typical user', typical, Number(typicalCount?.count ?? 0)],
+    ] as const) {
+      for (const groupBy of ['day', 'provider', 'model'] as const) {
+        // The two answers agree before either is timed.
+        const fromRollups = await summarizeUsage(database.db, { userId, from: FROM, to: TO, groupBy });
+        const fromEvents = await rawSummary(database, userId, groupBy);
+        const rawRequests = fromEvents.reduce((sum, group) => sum + Number(group.requests), 0);
+        const rawCost = fromEvents.reduce((sum, group) => sum + Number(group.cost), 0);
+        if (
+          fromRollups.totals.requests !== rawRequests ||
+          fromRollups.totals.costMicroUsd !== rawCost ||
+          fromRollups.groups.length !== fromEvents.length ||
+          rawRequests !== events
+        ) {
+          throw new Error(`rollup and raw summaries disagree for ${userId} by ${groupBy}`);
+        }
+        const rollup = await measure(settings.runs, () =>
+          summarizeUsage(database.db, { userId, from: FROM, to: TO, groupBy }),
+        );
+        const raw = await measure(settings.runs, () => rawSummary(database, userId, groupBy));
+        rows.push({
+          group: 'usage',
+          benchmark: `${label} (${events.toLocaleString('en-US')} events), 90-day summary by ${groupBy}, rollups`,
+          database: kind,
+          value: rollup.median,
+          unit: 'ms (median)',
+          baseline: raw.median,
+          baselineName: 'same summary scanning raw events',
+          ratio: raw.median / rollup.median,
+          note: `p95 ${rollup.p95.toFixed(2)} ms; raw scan p95 ${raw.p95.toFixed(2)} ms; ${(rollup.median / selectOne.median).toFixed(1)}x a select 1; ${fromRollups.groups.length} groups`,
+        });
       }
-      const rollup = await measure(() =>
-        summarizeUsage(database.db, { userId, from: FROM, to: TO, groupBy }),
-      );
-      const raw = await measure(() => rawSummary(database, userId, groupBy));
-      rows.push({
-        benchmark: `${label} (${events.toLocaleString('en-US')} events), 90-day summary by ${groupBy}, rollups`,
-        database: kind,
-        value: rollup.median,
-        unit: 'ms (median)',
-        baseline: raw.median,
-        baselineName: 'same summary scanning raw events',
-        ratio: raw.median / rollup.median,
-        note: `p95 ${rollup.p95.toFixed(2)} ms; raw scan p95 ${raw.p95.toFixed(2)} ms; ${(rollup.median / selectOne.median).toFixed(1)}x a select 1; ${fromRollups.groups.length} groups`,
-      });
     }
-  }
 
-  const ingestRate = await ingest(database);
-  rows.push({
-    benchmark: `ingest through the usage store: ${ingestEvents.toLocaleString('en-US')} events, record + batched insert + rollup upsert`,
-    database: kind,
-    value: ingestRate,
-    unit: 'events/s',
-    note: 'batches of 500, one statement each',
-  });
-} finally {
-  await database.close();
-  await database.drop();
+    const ingestRate = await ingest(database, settings.ingestEvents);
+    rows.push({
+      group: 'usage',
+      benchmark: `ingest through the usage store: ${settings.ingestEvents.toLocaleString('en-US')} events, record + batched insert + rollup upsert`,
+      database: kind,
+      value: ingestRate,
+      unit: 'events/s',
+      note: 'batches of 500, one statement each',
+    });
+  } finally {
+    await database.close();
+    await database.drop();
+  }
+  return { database: kind, events: settings.totalEvents, rows };
 }
 
-const format = (value: number) =>
-  value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(2);
-const table = [
-  '| benchmark | database | result | baseline | baseline / result | note |',
-  '|---|---|---|---|---|---|',
-  ...rows.map(
-    (row) =>
-      `| ${row.benchmark} | ${row.database} | ${format(row.value)} ${row.unit} | ${row.baseline === undefined ? '' : `${format(row.baseline)} ms (${row.baselineName})`} | ${row.ratio === undefined ? '' : `${row.ratio.toFixed(1)}x`} | ${row.note ?? ''} |`,
-  ),
-].join('\n');
-mkdirSync('bench/results', { recursive: true });
-writeFileSync(
-  'bench/results/usage.json',
-  `${JSON.stringify({ node: process.version, date: new Date().toISOString(), database: kind, events: totalEvents, rows }, null, 2)}\n`,
-);
-writeFileSync('bench/results/usage.md', `${table}\n`);
-console.log(JSON.stringify({ database: kind, events: totalEvents, rows }, null, 2));
-console.log(table);
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      postgres: { type: 'string' },
+      events: { type: 'string' },
+      users: { type: 'string', default: '1000' },
+      runs: { type: 'string', default: '30' },
+      ingest: { type: 'string', default: '50000' },
+    },
+  });
+  const postgresUrl = values.postgres ?? process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+  const result = await benchUsage({
+    postgresUrl,
+    ...(values.events ? { events: Number(values.events) } : {}),
+    users: Number(values.users),
+    runs: Number(values.runs),
+    ingest: Number(values.ingest),
+  });
+  if (!postgresUrl) {
+    console.warn(
+      `no PostgreSQL URL (--postgres, DATABASE_URL or TEST_DATABASE_URL): ran on PGlite with ${result.events.toLocaleString('en-US')} events, not 1,000,000`,
+    );
+  }
+  writeResults('usage', { database: result.database, events: result.events }, result.rows);
+}

@@ -7,38 +7,26 @@
  * (DATABASE_URL or TEST_DATABASE_URL is used for PostgreSQL when --postgres is absent.)
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { createLocalKms, generateMasterKey, parseMasterKeys } from '../src/crypto/index.ts';
 import { type Database, openDatabase } from '../src/store/index.ts';
 import { createVault } from '../src/vault/index.ts';
+import { type BenchRow, writeResults } from './results.ts';
 
-const { values } = parseArgs({
-  options: {
-    postgres: { type: 'string' },
-    users: { type: 'string', default: '10000' },
-    seconds: { type: 'string', default: '3' },
-  },
-});
-const postgresUrl = values.postgres ?? process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
-const users = Number(values.users);
-const seconds = Number(values.seconds);
 const API_KEY = `sk-test-${'b'.repeat(48)}`;
 const v1 = `v1:${generateMasterKey()}`;
 const v2 = `v2:${generateMasterKey()}`;
 
-interface Row {
-  benchmark: string;
-  database: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  ratio?: number;
-  note?: string;
+export interface VaultBenchOptions {
+  /** Also measure on PostgreSQL (in its own schema, dropped at the end). */
+  postgresUrl?: string | undefined;
+  /** Data keys rewrapped. */
+  users?: number;
+  /** Seconds per timed measurement. */
+  seconds?: number;
 }
-const rows: Row[] = [];
 
 async function timed(fn: () => unknown | Promise<unknown>, durationMs: number): Promise<number> {
   const end = performance.now() + durationMs;
@@ -73,7 +61,10 @@ function bareAesGcmPerSecond(durationMs: number): number {
   return count / ((performance.now() - started) / 1000);
 }
 
-async function open(kind: 'pglite' | 'postgres'): Promise<Database & { drop(): Promise<void> }> {
+async function open(
+  kind: 'pglite' | 'postgres',
+  postgresUrl: string | undefined,
+): Promise<Database & { drop(): Promise<void> }> {
   if (kind === 'pglite') {
     const database = await openDatabase();
     return { ...database, drop: async () => {} };
@@ -91,8 +82,12 @@ async function open(kind: 'pglite' | 'postgres'): Promise<Database & { drop(): P
   };
 }
 
-async function benchDatabase(kind: 'pglite' | 'postgres') {
-  const database = await open(kind);
+async function benchDatabase(
+  kind: 'pglite' | 'postgres',
+  { postgresUrl, users = 10_000, seconds = 3 }: VaultBenchOptions,
+): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const database = await open(kind, postgresUrl);
   const kms = createLocalKms(parseMasterKeys(v1));
   const vault = createVault({ db: database.db, kms });
   try {
@@ -119,6 +114,7 @@ async function benchDatabase(kind: 'pglite' | 'postgres') {
     const after = bareAesGcmPerSecond(seconds * 500);
     const bare = (before + after) / 2;
     rows.push({
+      group: 'vault',
       benchmark: 'reveal, warm cache, audited',
       database: kind,
       value: revealRate,
@@ -140,7 +136,13 @@ async function benchDatabase(kind: 'pglite' | 'postgres') {
         }),
       seconds * 1000,
     );
-    rows.push({ benchmark: 'store, sequential', database: kind, value: sequential, unit: 'ops/s' });
+    rows.push({
+      group: 'vault',
+      benchmark: 'store, sequential',
+      database: kind,
+      value: sequential,
+      unit: 'ops/s',
+    });
     const concurrentEnd = performance.now() + seconds * 1000;
     const concurrentStart = performance.now();
     let concurrentCount = 0;
@@ -159,6 +161,7 @@ async function benchDatabase(kind: 'pglite' | 'postgres') {
     );
     const concurrent = concurrentCount / ((performance.now() - concurrentStart) / 1000);
     rows.push({
+      group: 'vault',
       benchmark: 'store, 8 concurrent',
       database: kind,
       value: concurrent,
@@ -195,6 +198,7 @@ async function benchDatabase(kind: 'pglite' | 'postgres') {
     if (result.rewrapped !== users || result.failed.length > 0)
       throw new Error('rewrap did not rewrap every key');
     rows.push({
+      group: 'vault',
       benchmark: `rewrap ${users} data keys`,
       database: kind,
       value: users / rewrapSeconds,
@@ -206,29 +210,33 @@ async function benchDatabase(kind: 'pglite' | 'postgres') {
     await database.close();
     await database.drop();
   }
+  return rows;
 }
 
-await benchDatabase('pglite');
-if (postgresUrl) await benchDatabase('postgres');
-else
-  console.warn(
-    'no PostgreSQL URL (--postgres, DATABASE_URL or TEST_DATABASE_URL): PostgreSQL figures skipped',
-  );
+/** Every vault figure, on PGlite and, when a PostgreSQL URL is given, on PostgreSQL. */
+export async function benchVault(options: VaultBenchOptions = {}): Promise<BenchRow[]> {
+  const rows = await benchDatabase('pglite', options);
+  if (options.postgresUrl) rows.push(...(await benchDatabase('postgres', options)));
+  return rows;
+}
 
-const format = (value: number) =>
-  value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(2);
-const table = [
-  '| benchmark | database | result | baseline | ratio | note |',
-  '|---|---|---|---|---|---|',
-  ...rows.map(
-    (row) =>
-      `| ${row.benchmark} | ${row.database} | ${format(row.value)} ${row.unit} | ${row.baseline === undefined ? '' : format(row.baseline)} | ${row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}x`} | ${row.note ?? ''} |`,
-  ),
-].join('\n');
-mkdirSync('bench/results', { recursive: true });
-writeFileSync(
-  'bench/results/vault.json',
-  `${JSON.stringify({ node: process.version, date: new Date().toISOString(), rows }, null, 2)}\n`,
-);
-writeFileSync('bench/results/vault.md', `${table}\n`);
-console.log(table);
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      postgres: { type: 'string' },
+      users: { type: 'string', default: '10000' },
+      seconds: { type: 'string', default: '3' },
+    },
+  });
+  const postgresUrl = values.postgres ?? process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+  if (!postgresUrl)
+    console.warn(
+      'no PostgreSQL URL (--postgres, DATABASE_URL or TEST_DATABASE_URL): PostgreSQL figures skipped',
+    );
+  const rows = await benchVault({
+    postgresUrl,
+    users: Number(values.users),
+    seconds: Number(values.seconds),
+  });
+  writeResults('vault', {}, rows);
+}

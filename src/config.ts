@@ -37,6 +37,8 @@ export interface Config {
    * jobs wait out before another takes them over; how often it looks for work and first reads a status.
    */
   videoWorker: { enabled: boolean; leaseMs: number; pollIntervalMs: number; firstPollMs: number };
+  /** Origins allowed to call the API from a browser (CORS), from KEYHAVEN_CORS_ORIGINS; empty: same origin only. */
+  corsOrigins: readonly string[];
   env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -50,6 +52,16 @@ const milliseconds = optionalText.refine(
   (value) => value === undefined || (/^[0-9]{1,9}$/.test(value) && Number(value) >= 100),
   'must be a number of milliseconds, at least 100',
 );
+
+/** An exact origin: scheme, host and port (a path or a trailing slash never matches a browser's Origin). */
+const corsOrigin = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}, 'each entry must be an origin such as https://app.example.com (scheme, host and port only, no path or trailing slash; * is not accepted)');
 
 const schema = z.object({
   KEYHAVEN_DATA_DIR: optionalText,
@@ -96,6 +108,16 @@ const schema = z.object({
   KEYHAVEN_VIDEO_LEASE_MS: milliseconds,
   KEYHAVEN_VIDEO_POLL_INTERVAL_MS: milliseconds,
   KEYHAVEN_VIDEO_FIRST_POLL_MS: milliseconds,
+  KEYHAVEN_CORS_ORIGINS: z
+    .string()
+    .optional()
+    .transform((value) =>
+      (value ?? '')
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    )
+    .pipe(z.array(corsOrigin)),
   KEYHAVEN_RATE_LIMITS: optionalText.transform((value, context) => {
     if (value === undefined) return {};
     let parsed: unknown;
@@ -139,6 +161,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     REDIS_URL: env.REDIS_URL,
     KEYHAVEN_ALLOW_PRIVATE_URLS: env.KEYHAVEN_ALLOW_PRIVATE_URLS?.trim().toLowerCase(),
     KEYHAVEN_RATE_LIMITS: env.KEYHAVEN_RATE_LIMITS,
+    KEYHAVEN_CORS_ORIGINS: env.KEYHAVEN_CORS_ORIGINS,
     KEYHAVEN_UPSTREAM_HEADERS_TIMEOUT_MS: env.KEYHAVEN_UPSTREAM_HEADERS_TIMEOUT_MS,
     KEYHAVEN_UPSTREAM_IDLE_TIMEOUT_MS: env.KEYHAVEN_UPSTREAM_IDLE_TIMEOUT_MS,
     KEYHAVEN_VIDEO_WORKER: env.KEYHAVEN_VIDEO_WORKER?.trim().toLowerCase(),
@@ -165,6 +188,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     redisUrl: values.REDIS_URL,
     allowPrivateUrls: values.KEYHAVEN_ALLOW_PRIVATE_URLS,
     rateLimits: values.KEYHAVEN_RATE_LIMITS,
+    corsOrigins: values.KEYHAVEN_CORS_ORIGINS,
     upstreamTimeouts: {
       headersMs: Number(values.KEYHAVEN_UPSTREAM_HEADERS_TIMEOUT_MS ?? 300_000),
       idleMs: Number(values.KEYHAVEN_UPSTREAM_IDLE_TIMEOUT_MS ?? 300_000),

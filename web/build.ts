@@ -40,7 +40,6 @@ export async function buildWeb({
         outDir: staging,
         emptyOutDir: true,
         target: 'es2022',
-        sourcemap: true,
         lib: {
           entry: join(WEB_DIR, 'keyhaven-keys', 'keyhaven-keys.ts'),
           formats: ['es'],

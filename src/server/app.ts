@@ -28,7 +28,7 @@ import { createMetrics, methodLabel } from './metrics.ts';
 import { registerRoutes } from './routes.ts';
 import { registerUsageRoutes } from './usage-routes.ts';
 import { registerVideoRoutes } from './video-routes.ts';
-import { parseCorsOrigins, registerCors, registerWebRoutes } from './web-routes.ts';
+import { registerCors, registerWebRoutes } from './web-routes.ts';
 import { registerWebhookRoutes } from './webhook-routes.ts';
 
 /**
@@ -72,7 +72,6 @@ export async function buildServer({
   videoWorker,
   webRoot,
 }: ServerOptions): Promise<FastifyInstance> {
-  const corsOrigins = parseCorsOrigins(keyhaven.config.env.KEYHAVEN_CORS_ORIGINS);
   const server = Fastify({
     logger: logger === false ? false : loggerOptions(logger),
     // Our own ids: a client-chosen id would let a caller write arbitrary text into our logs.
@@ -118,7 +117,7 @@ export async function buildServer({
   server.addHook('onReady', async () => services.start());
   server.addHook('onClose', async () => services.close());
 
-  await registerCors(server, corsOrigins);
+  await registerCors(server, keyhaven.config.corsOrigins);
   server.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (request.routeOptions.url?.startsWith('/v1/')) {

@@ -25,6 +25,8 @@ const listQuery = z.object({
 });
 const submitErrors = {
   ...errorResponses,
+  // budget_exceeded: the user's hard monthly budget cannot hold the job(s).
+  402: errorBodySchema,
   409: errorBodySchema,
   422: errorBodySchema,
 } as const;

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/support/server.ts';
+import { loadConfig } from '../config.ts';
 import { type Simulator, startProviderSimulator } from '../simulator/index.ts';
-import { parseCorsOrigins } from './web-routes.ts';
 
 /** Serving the built web assets (and saying so when there is no build), and CORS for embedding pages. */
 describe('web assets and CORS', () => {
@@ -123,13 +123,14 @@ describe('web assets and CORS', () => {
   });
 
   it('refuses a CORS origin list that is not exact origins, naming the variable', () => {
-    expect(parseCorsOrigins(undefined)).toEqual([]);
-    expect(parseCorsOrigins(' https://a.example ,http://localhost:3000')).toEqual([
+    const origins = (value: string | undefined) => loadConfig({ KEYHAVEN_CORS_ORIGINS: value }).corsOrigins;
+    expect(origins(undefined)).toEqual([]);
+    expect(origins(' https://a.example ,http://localhost:3000')).toEqual([
       'https://a.example',
       'http://localhost:3000',
     ]);
     for (const bad of ['*', 'https://a.example/', 'a.example', 'https://a.example/app', 'ftp://a.example']) {
-      expect(() => parseCorsOrigins(bad), bad).toThrow(/^KEYHAVEN_CORS_ORIGINS: /);
+      expect(() => origins(bad), bad).toThrow(/^KEYHAVEN_CORS_ORIGINS: /);
     }
   });
 });

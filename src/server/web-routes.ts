@@ -4,13 +4,11 @@ import { join, resolve } from 'node:path';
 import fastifyCors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { z } from 'zod';
-import { KeyhavenError } from '../errors.ts';
 
 /**
  * The browser side: the `<keyhaven-keys>` web component at /web/keyhaven-keys.js and the admin dashboard
  * under /dashboard/, both built by `npm run build` into dist/web, and CORS for applications on other
- * origins (KEYHAVEN_CORS_ORIGINS). Without a build the server still runs and says so on those paths.
+ * origins (KEYHAVEN_CORS_ORIGINS, parsed in config.ts). Without a build the server still runs and says so on those paths.
  */
 export const DEFAULT_WEB_ROOT = resolve(import.meta.dirname, '../../dist/web');
 export const COMPONENT_FILE = 'keyhaven-keys.js';
@@ -33,38 +31,9 @@ const DASHBOARD_CSP = [
   "object-src 'none'",
 ].join('; ');
 
-const origin = z.string().refine((value) => {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
-  } catch {
-    return false;
-  }
-}, 'each entry must be an origin such as https://app.example.com (scheme, host and port only, no path or trailing slash; * is not accepted)');
-
-/**
- * KEYHAVEN_CORS_ORIGINS: a comma-separated list of exact origins allowed to call the API from a browser.
- * Empty (the default): no cross-origin API calls, only same-origin pages.
- */
-export function parseCorsOrigins(value: string | undefined): string[] {
-  const entries = (value ?? '')
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '');
-  const result = z.array(origin).safeParse(entries);
-  if (!result.success) {
-    throw new KeyhavenError(
-      'invalid_config',
-      `KEYHAVEN_CORS_ORIGINS: ${result.error.issues[0]?.message ?? 'invalid value'}`,
-    );
-  }
-  return result.data;
-}
-
 export interface WebOptions {
   /** Where the build put the web assets; default dist/web in this checkout. */
   webRoot?: string;
-  corsOrigins: readonly string[];
 }
 
 /**
@@ -84,7 +53,7 @@ export async function registerCors(server: FastifyInstance, corsOrigins: readonl
 
 export async function registerWebRoutes(
   server: FastifyInstance,
-  { webRoot = DEFAULT_WEB_ROOT }: Omit<WebOptions, 'corsOrigins'> = {},
+  { webRoot = DEFAULT_WEB_ROOT }: WebOptions = {},
 ): Promise<void> {
   const dashboardRoot = join(webRoot, DASHBOARD_DIR);
   // serve: false: only reply.sendFile (ETag, ranges, path traversal refused); routes below decide what exists.

@@ -94,7 +94,15 @@ export interface BudgetsOptions {
   /** Output tokens assumed when a request sets no max_tokens / max_output_tokens / maxOutputTokens. */
   defaultMaxOutputTokens?: number;
   onError?: (error: unknown, message: string) => void;
+  /** How long a user found without a budget is taken to have none (0: ask the database every call). */
+  noBudgetCacheMs?: number;
 }
+
+/**
+ * Calls of users without a budget skip the database for this long after one found none; a budget set
+ * on another instance is therefore enforced here at most this late (at once on the instance that set it).
+ */
+export const NO_BUDGET_CACHE_MS = 1_000;
 
 /** Tokens reserved for one inline image or other media blob (base64 or data: URL) in a request. */
 const MEDIA_TOKENS = 2_000;
@@ -108,8 +116,8 @@ const MAX_BUDGET_USD = 1_000_000_000;
 const EXPIRY_CHECK_MS = 1_000;
 
 const usd = (micro: number) => microToUsdNumber(micro);
-const dollars = (micro: number) =>
-  `$${microToUsdText(micro).replace(/(\.\d\d)\d*$/, (_all, cents) => cents)}`;
+/** "$25.00", "$7.50", "$0.000248": cents at least, micro-dollars when they matter. */
+const dollars = (micro: number) => `$${microToUsdText(micro).replace(/(\.\d\d\d*?)0+$/, '$1')}`;
 
 export function monthOf(date: Date): string {
   return date.toISOString().slice(0, 7);
@@ -123,6 +131,18 @@ function monthBounds(month: string): { start: string; end: string } {
 
 function positiveInteger(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
+function isSuccess(record: UsageRecord): boolean {
+  return record.status >= 200 && record.status < 300 && record.aborted !== true;
+}
+
+function hasUsage(record: UsageRecord): boolean {
+  return (
+    record.inputTokens + record.outputTokens + record.cacheReadTokens + record.cacheWriteTokens > 0 ||
+    record.videoSeconds > 0 ||
+    record.images > 0
+  );
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -193,7 +213,20 @@ export function createBudgets({
   videoReservationMs = 3 * 3_600_000,
   defaultMaxOutputTokens = 4_096,
   onError = () => {},
+  noBudgetCacheMs = NO_BUDGET_CACHE_MS,
 }: BudgetsOptions) {
+  // Users found without a budget, and when (real time): their calls skip the database for
+  // noBudgetCacheMs. set() here forgets the user at once; a budget set on another instance is enforced
+  // here within that window. Users with a budget are never cached: their reservations stay atomic.
+  const withoutBudget = new Map<string, number>();
+  let budgetsChanged = 0;
+  const knownWithoutBudget = (userId: string) =>
+    performance.now() - (withoutBudget.get(userId) ?? Number.NEGATIVE_INFINITY) < noBudgetCacheMs;
+  const rememberWithoutBudget = (userId: string, changesBefore: number) => {
+    if (changesBefore !== budgetsChanged || noBudgetCacheMs <= 0) return;
+    if (withoutBudget.size >= 10_000) withoutBudget.clear();
+    withoutBudget.set(userId, performance.now());
+  };
   // Alerts this instance knows are sent (user|month|kind|threshold): no insert is tried again for them.
   const sent = new Set<string>();
   const inFlight = new Set<Promise<void>>();
@@ -292,13 +325,18 @@ export function createBudgets({
     items: readonly { id: string; estimate: number }[],
     lifetimeMs: number,
   ): Promise<BudgetReservation[] | undefined> {
+    if (knownWithoutBudget(userId)) return undefined;
+    const changesBefore = budgetsChanged;
     const now = clock();
     const month = monthOf(now);
     const expiresAt = new Date(now.getTime() + lifetimeMs);
     let cleaned = false;
     for (let round = 0; round < 4; round += 1) {
       const row = await tryReserve(userId, month, items, expiresAt);
-      if (Number(row.has_budget) === 0) return undefined;
+      if (Number(row.has_budget) === 0) {
+        rememberWithoutBudget(userId, changesBefore);
+        return undefined;
+      }
       if (row.reserved) {
         return items.map((item) => ({ userId, id: item.id, month, estimateMicroUsd: item.estimate }));
       }
@@ -348,12 +386,17 @@ export function createBudgets({
     provider: string,
     model: string,
   ): Promise<boolean | undefined> {
+    if (knownWithoutBudget(userId)) return undefined;
+    const changesBefore = budgetsChanged;
     const budget = await db
       .selectFrom('budgets')
       .select('mode')
       .where('user_id', '=', userId)
       .executeTakeFirst();
-    if (!budget) return undefined;
+    if (!budget) {
+      rememberWithoutBudget(userId, changesBefore);
+      return undefined;
+    }
     if (budget.mode === 'soft') return true;
     throw new KeyhavenError(
       'unsupported_request',
@@ -407,7 +450,7 @@ export function createBudgets({
         if (attempt.estimatedCost === null) {
           if ((await unpricedAllowed(userId, attempt.provider, attempt.model)) === undefined)
             return undefined;
-        } else estimate = Math.max(estimate, attempt.estimatedCost);
+        } else estimate = Math.max(estimate, Math.ceil(attempt.estimatedCost));
       }
       items.push({ id: job.id, estimate });
     }
@@ -535,6 +578,9 @@ export function createBudgets({
         if (cost === null && reservation.model !== undefined && reservation.model !== record.model) {
           cost = costOfRecord(prices, { ...record, model: reservation.model });
         }
+        // A success that reported no usage at all (its usage could not be read): the estimate is charged,
+        // not 0, so a hard budget is never spent by calls it cannot see.
+        if (isSuccess(record) && !hasUsage(record)) cost = null;
       }
       await settle(reservation.userId, reservation.id, reservation.month, cost);
     }, 'budgets: settling a call failed; its reservation expires on its own');
@@ -622,6 +668,8 @@ export function createBudgets({
     }
     const thresholds = [...new Set(settings.thresholds)].sort((a, b) => a - b);
     const now = clock();
+    budgetsChanged += 1;
+    withoutBudget.delete(userId);
     await db
       .insertInto('budgets')
       .values({

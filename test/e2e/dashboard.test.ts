@@ -88,6 +88,7 @@ describe.skipIf(!hasChromium)('admin dashboard in Chromium', () => {
     });
     await traffic('alice@studio.example', { openai: 4, mistral: 2 });
     await traffic('bob', { openai: 1 });
+    await call('PUT', '/v1/users/alice@studio.example/budget', { amountUsd: 25 });
     // A key the provider refuses on a test: an invalid credential and a credential.invalid delivery.
     await call('PUT', '/v1/users/carol/credentials/anthropic', {
       credentials: { apiKey: 'sk-ant-revoked-000000000000' },
@@ -99,10 +100,9 @@ describe.skipIf(!hasChromium)('admin dashboard in Chromium', () => {
     await eventually(async () => received.length > 0, 10_000);
 
     browser = await launchBrowser({
-      // Chromium logs every non-2xx fetch: the wrong sign-in token (401) and the absent budget (404) are expected.
+      // Chromium logs every non-2xx fetch: the wrong sign-in token (401) is expected.
       ignore: (message) =>
-        (/status of 401/.test(message.text()) && message.location().url.endsWith('/v1/admin/overview')) ||
-        (/status of 404/.test(message.text()) && message.location().url.endsWith('/budget')),
+        /status of 401/.test(message.text()) && message.location().url.endsWith('/v1/admin/overview'),
     });
     page = await browser.page();
   });
@@ -174,6 +174,8 @@ describe.skipIf(!hasChromium)('admin dashboard in Chromium', () => {
     const credentials = page.locator('table').first();
     expect((await credentials.locator('tbody th').allTextContents()).sort()).toEqual(['mistral', 'openai']);
     await page.getByTestId('chart-model-requests').locator('.recharts-bar-rectangle').first().waitFor();
+    const budget = page.locator('.stat', { has: page.locator('dt', { hasText: /^Budget/ }) });
+    await expect.poll(() => budget.locator('.stat-value').textContent(), POLL).toBe('$25.00');
     await browser.screenshot(page, 'dashboard-user');
   });
 

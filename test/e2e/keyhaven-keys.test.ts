@@ -60,7 +60,7 @@ describe.skipIf(!hasChromium)('<keyhaven-keys> in Chromium', () => {
 <style>keyhaven-keys { max-width: 720px; margin: 1rem auto; --keyhaven-color-accent: #5b21b6; }</style>
 <script type="module" src="${keyhavenUrl}/web/keyhaven-keys.js"></script></head>
 <body><h1>Studio settings</h1>
-<keyhaven-keys base-url="${keyhavenUrl}" user-id="${USER}"></keyhaven-keys>
+<keyhaven-keys base-url="${keyhavenUrl}" user-id="${USER}" heading="Your AI keys"></keyhaven-keys>
 <script type="module">
   const element = document.querySelector('keyhaven-keys');
   element.token = ${JSON.stringify(userToken)};
@@ -108,6 +108,7 @@ describe.skipIf(!hasChromium)('<keyhaven-keys> in Chromium', () => {
     const names = await page.locator('keyhaven-keys li[data-provider] h3').allTextContents();
     expect(names.length).toBeGreaterThanOrEqual(8);
     expect(names).toContain('OpenAI');
+    expect(await page.locator('keyhaven-keys h2').textContent()).toBe('Your AI keys');
     expect(await card('openai').locator('.badge').textContent()).toBe('Not connected');
     await browser.screenshot(page, 'keyhaven-keys-empty');
   });
@@ -136,7 +137,14 @@ describe.skipIf(!hasChromium)('<keyhaven-keys> in Chromium', () => {
     // Focus returns to the card's actions, with a visible focus ring.
     const focused = card('openai').locator('button:focus-visible');
     expect(await focused.count()).toBe(1);
-    expect(await focused.evaluate('(element) => getComputedStyle(element).outlineStyle')).toBe('solid');
+    expect(
+      await focused.evaluate(
+        (element) =>
+          (
+            globalThis as unknown as { getComputedStyle(element: unknown): { outlineStyle: string } }
+          ).getComputedStyle(element).outlineStyle,
+      ),
+    ).toBe('solid');
     expect(await summary('openai')).toMatchObject({ connected: true, status: 'valid', version: 1 });
     await browser.screenshot(page, 'keyhaven-keys-valid');
   });

@@ -25,7 +25,7 @@ function bodyFor({ method, path }: Operation): unknown {
   if (method === 'POST' && path.endsWith('/videos/batch')) {
     return { requests: [{ provider: 'runway', prompt: 'a lighthouse' }] };
   }
-  if (method === 'PUT' && path.endsWith('/budget')) return { monthlyUsd: 10, thresholds: [50], hard: true };
+  if (method === 'PUT' && path.endsWith('/budget')) return { amountUsd: 10, thresholds: [50], mode: 'hard' };
   if (method === 'POST' && path === '/v1/webhooks') return { url: 'https://example.com/hook' };
   return undefined;
 }

@@ -229,12 +229,16 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
     expect(left).toEqual([]);
   });
 
+  let spender: Promise<{ userId: string; token: string }> | undefined;
   it.each(SPENDING_CALLS)(
     'refuses %s with 402 before any upstream call once the budget is used up',
     async (_label, url, body) => {
-      const { userId, token } = await newUser(['openai', 'anthropic', 'google-gemini', 'mistral']);
-      // One micro-dollar: no priced call fits.
-      expect((await putBudget(userId, { amountUsd: 0.000001 })).statusCode).toBe(200);
+      // One user for every provider, with a budget of one micro-dollar: no priced call fits.
+      spender ??= newUser(['openai', 'anthropic', 'google-gemini', 'mistral']).then(async (user) => {
+        expect((await putBudget(user.userId, { amountUsd: 0.000001 })).statusCode).toBe(200);
+        return user;
+      });
+      const { userId, token } = await spender;
       const before = simulator.requests.length;
       const usageBefore = usage.length;
       const response = await server.app.inject({
@@ -246,6 +250,7 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
       expect(response.statusCode, response.body).toBe(402);
       expect(response.json().error).toMatchObject({ code: 'budget_exceeded' });
       expect(response.json().error.details).toMatchObject({ month: '2026-12', amountUsd: 0.000001 });
+      expect(response.json().error.message).toContain('monthly budget of $0.000001 for 2026-12');
       expect(simulator.requests.length).toBe(before);
       expect(usage.length).toBe(usageBefore);
       // Calls that spend nothing still pass.
@@ -261,7 +266,7 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
 
   it('reserves while a call runs and then charges its real cost, until the budget is used up', async () => {
     const { userId, token } = await newUser(['openai']);
-    expect((await putBudget(userId, { amountUsd: 0.0004, thresholds: [] })).statusCode).toBe(200);
+    expect((await putBudget(userId, { amountUsd: 0.0004, thresholds: [25, 50] })).statusCode).toBe(200);
     const headers = tokenHeaders('/v1/openai', token);
     simulator.addFault({ provider: 'openai', latencyMs: 1_500, count: 1 });
     const running = server.app.inject({
@@ -305,6 +310,12 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
     const final = (await getBudget(userId)).json();
     expect(final.spentMicroUsd).toBeLessThanOrEqual(400);
     expect(final.spentMicroUsd).toBeGreaterThan(400 - during.reservedMicroUsd);
+    // Through the server's event sink: each threshold once, and one budget.exceeded for the refusal.
+    const mine = events.filter((event) => event.userId === userId);
+    expect(
+      mine.filter((event) => event.type === 'budget.threshold').map((event) => event.data.thresholdPercent),
+    ).toEqual([25, 50]);
+    expect(mine.filter((event) => event.type === 'budget.exceeded')).toHaveLength(1);
   });
 
   it('reserves video jobs at duration × price and refuses single and batch submissions that do not fit', async () => {
@@ -526,6 +537,10 @@ describe.each(databaseTargets)('budgets on $name', ({ name }) => {
       if (crashed) budgets.settleCall(crashed, usageOf({ userId, inputTokens: 10 }));
       await budgets.drain();
       expect(await budgets.get(userId)).toMatchObject({ reservedMicroUsd: estimate, spentMicroUsd: 25 });
+      // A success whose usage could not be read is charged its estimate, never 0.
+      if (next) budgets.settleCall(next, usageOf({ userId }));
+      await budgets.drain();
+      expect(await budgets.get(userId)).toMatchObject({ reservedMicroUsd: 0, spentMicroUsd: 25 + estimate });
     } finally {
       now = saved;
     }

@@ -416,11 +416,12 @@ class ProviderCard {
 }
 
 export class KeyhavenKeys extends HTMLElement {
-  static readonly observedAttributes = ['base-url', 'user-id', 'token'];
+  static readonly observedAttributes = ['base-url', 'user-id', 'token', 'heading'];
 
   private readonly root: ShadowRoot;
   private readonly status: HTMLParagraphElement;
   private readonly list: HTMLUListElement;
+  private readonly headingElement: HTMLHeadingElement;
   private readonly idPrefix = `khk${++instances}`;
   private cards = new Map<string, ProviderCard>();
   private tokenValue: string | undefined;
@@ -439,13 +440,14 @@ export class KeyhavenKeys extends HTMLElement {
       'aria-atomic': 'true',
     });
     this.list = h('ul', { className: 'providers', part: 'list' });
+    this.headingElement = h('h2', { id: `${this.idPrefix}-title`, part: 'title' }, 'AI provider keys');
     const titleId = `${this.idPrefix}-title`;
     this.root.append(
       sheet,
       h(
         'section',
         { part: 'container', 'aria-labelledby': titleId },
-        h('h2', { id: titleId, part: 'title' }, this.getAttribute('heading') ?? 'AI provider keys'),
+        this.headingElement,
         h(
           'p',
           { className: 'intro', part: 'intro' },
@@ -486,7 +488,11 @@ export class KeyhavenKeys extends HTMLElement {
     this.scheduleLoad();
   }
 
-  attributeChangedCallback(): void {
+  attributeChangedCallback(name: string): void {
+    if (name === 'heading') {
+      this.headingElement.textContent = this.getAttribute('heading') || 'AI provider keys';
+      return;
+    }
     if (this.isConnected) this.scheduleLoad();
   }
 

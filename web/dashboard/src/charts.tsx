@@ -1,19 +1,11 @@
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { DailyRow } from './api.ts';
-import { formatInteger } from './ui.tsx';
+import { formatInteger, formatUsd } from './ui.tsx';
 
 /**
  * Usage over time as stacked bars, one colour per provider or model, with the same figures as a table
  * for screen readers and for anyone who wants the numbers.
  */
-/** Per-call costs are fractions of a cent: three significant digits, not two decimals. */
-const usd = new Intl.NumberFormat('en-US', {
-  style: 'currency',
-  currency: 'USD',
-  maximumSignificantDigits: 3,
-});
-const formatUsd = (value: number) => usd.format(value);
-
 const PALETTE = ['#0a58ca', '#b3261e', '#146c2e', '#8a4b00', '#6f42c1', '#0f766e', '#9d174d', '#374151'];
 
 export type Dimension = 'provider' | 'model';

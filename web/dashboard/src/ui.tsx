@@ -55,11 +55,18 @@ export function Async<T>({ loaded, children }: { loaded: Loaded<T>; children: (d
   return <>{children(loaded.data)}</>;
 }
 
-const usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', maximumFractionDigits: 4 });
+const usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
+// Per-call costs are fractions of a cent: small amounts keep three significant digits instead of $0.00.
+const smallUsd = new Intl.NumberFormat('en-US', {
+  style: 'currency',
+  currency: 'USD',
+  maximumSignificantDigits: 3,
+});
 const integer = new Intl.NumberFormat('en-US');
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
-export const formatUsd = (value: number) => usd.format(value);
+export const formatUsd = (value: number) =>
+  (value !== 0 && Math.abs(value) < 1 ? smallUsd : usd).format(value);
 export const formatInteger = (value: number) => integer.format(value);
 
 export function When({ iso, never = '—' }: { iso: string | null; never?: string }) {
