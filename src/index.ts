@@ -28,6 +28,7 @@ export {
   UpstreamError,
   type Usage,
 } from './providers/index.ts';
+export { createServices, type Services, type ServicesOptions } from './services.ts';
 export { simulatorEnvironment, startProviderSimulator } from './simulator/index.ts';
 export { openDatabase } from './store/index.ts';
 export {

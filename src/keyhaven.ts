@@ -5,6 +5,7 @@ import { type ProviderInfo, providerInfo } from './providers/catalog.ts';
 import { loadPriceTable, type PriceTable } from './providers/prices/index.ts';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.ts';
 import type { ProviderAdapter, ProviderDefinition, ValidationResult } from './providers/spec.ts';
+import { createServices, type Services, type ServicesOptions } from './services.ts';
 import { type Database, openDatabase } from './store/index.ts';
 import {
   type CacheInvalidation,
@@ -45,6 +46,13 @@ export interface Keyhaven {
   adapterFor(userId: string, provider: string, purpose?: string): ProviderAdapter;
   /** An adapter over credentials given directly (checked against the provider's schema first). */
   adapterFromCredentials(provider: string, credentials: Record<string, unknown>): ProviderAdapter;
+  /**
+   * Everything the HTTP API does beyond the vault, as a library: user tokens, webhooks, usage and
+   * budgets, rate limits and video jobs. Created on first call (later options are ignored) and closed
+   * with the Keyhaven; call `start()` on it to run the video and webhook workers in this process.
+   * The HTTP server builds its own set (with its logger and metrics): use one or the other per process.
+   */
+  services(options?: ServicesOptions): Services;
   close(): Promise<void>;
 }
 
@@ -110,7 +118,8 @@ export async function createKeyhaven({
     catalog: registry.catalog,
     validate: validate ?? registry.validate,
   });
-  return {
+  let services: Services | undefined;
+  const keyhaven: Keyhaven = {
     config,
     database,
     kms,
@@ -121,11 +130,17 @@ export async function createKeyhaven({
     adapterFor: (userId, provider, purpose = 'proxy') =>
       registry.adapterForUser(vault, userId, provider, purpose),
     adapterFromCredentials: (provider, credentials) => registry.adapterFromCredentials(provider, credentials),
+    services(options) {
+      services ??= createServices(keyhaven, options);
+      return services;
+    },
     async close() {
+      await services?.close();
       await vault.close();
       await invalidation?.close();
       await database.close();
       keyring?.destroy();
     },
   };
+  return keyhaven;
 }

@@ -12,12 +12,13 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { KeyhavenError } from '../errors.ts';
 import type { Keyhaven } from '../keyhaven.ts';
-import { type Budgets, createBudgets, createUsageStore } from '../usage/index.ts';
+import { createServices } from '../services.ts';
+import type { Budgets } from '../usage/index.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 import type { VideoWorkerOptions } from '../videos/index.ts';
 import type { EventSink } from '../webhooks/events.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
-import { createTokenService, gatewayToken } from './auth.ts';
+import { gatewayToken } from './auth.ts';
 import { registerBudgetRoutes } from './budget-routes.ts';
 import type { ServiceContext } from './context.ts';
 import { sendError } from './errors.ts';
@@ -28,7 +29,7 @@ import { registerRoutes } from './routes.ts';
 import { registerUsageRoutes } from './usage-routes.ts';
 import { registerVideoRoutes } from './video-routes.ts';
 import { registerCors, registerWebRoutes } from './web-routes.ts';
-import { defaultWebhookService, registerWebhookRoutes } from './webhook-routes.ts';
+import { registerWebhookRoutes } from './webhook-routes.ts';
 
 /**
  * The HTTP service: Fastify with zod schemas on every route (validation, serialization and the OpenAPI
@@ -86,38 +87,35 @@ export async function buildServer({
     sendError(new KeyhavenError('not_found', 'no such route'), request, reply),
   );
 
-  const tokens = createTokenService({
-    db: keyhaven.database.db,
-    adminTokenHash,
-    clock,
-  });
   const metrics = createMetrics();
-  const eventSink = events ?? defaultWebhookService(keyhaven, { clock, logger: server.log });
+  const services = createServices(keyhaven, {
+    clock,
+    log: server.log,
+    metrics,
+    videoWorker,
+    adminTokenHash,
+    ...(events ? { events } : {}),
+    ...(usage ? { usage } : {}),
+    ...(budgets ? { budgets } : {}),
+  });
+  const { tokens } = services;
   const context: ServiceContext = {
     keyhaven,
-    tokens,
+    services,
     metrics,
-    // TODO(issue 4): the webhook service and the usage meter replace these defaults.
-    events: eventSink,
-    usage:
-      usage ??
-      createUsageStore({
-        db: keyhaven.database.db,
-        prices: keyhaven.prices,
-        clock,
-        onError: (error, message) => server.log.error({ err: error }, message),
-      }),
-    budgets:
-      budgets ??
-      createBudgets({
-        db: keyhaven.database.db,
-        prices: keyhaven.prices,
-        events: eventSink,
-        clock,
-        onError: (error, message) => server.log.error({ err: error }, message),
-      }),
     clock,
+    tokens,
+    webhooks: services.webhooks,
+    events: services.events,
+    usage: services.usage,
+    budgets: services.budgets,
+    limits: services.limits,
+    videos: services.videos,
   };
+  // Workers run while the server does; on close they stop first, then what they and the requests left
+  // behind (settlements, queued usage) is written, before the database closes.
+  server.addHook('onReady', async () => services.start());
+  server.addHook('onClose', async () => services.close());
 
   await registerCors(server, keyhaven.config.corsOrigins);
   server.addHook('onRequest', async (request, reply) => {
@@ -212,7 +210,7 @@ export async function buildServer({
 
   registerRoutes(server, context);
   registerGatewayRoutes(server, context);
-  registerVideoRoutes(server, context, videoWorker);
+  registerVideoRoutes(server, context);
   registerWebhookRoutes(server, context);
   registerUsageRoutes(server, context);
   registerAdminRoutes(server, context);

@@ -60,8 +60,6 @@ export function registerBudgetRoutes(server: FastifyInstance, context: ServiceCo
   const app = server.withTypeProvider<ZodTypeProvider>();
   const { budgets } = context;
 
-  // Settlements still running when the server closes are written before the database goes.
-  server.addHook('onClose', async () => budgets.drain());
   // Deleting a user (DELETE /v1/users/:userId, a core route) removes their budget and its figures too.
   server.addHook('preHandler', async (request) => {
     if (request.method !== 'DELETE' || request.routeOptions.url !== '/v1/users/:userId') return;

@@ -1,17 +1,15 @@
 import type { Keyhaven } from '../keyhaven.ts';
-import type { Budgets } from '../usage/budgets.ts';
-import type { UsageMeter } from '../usage/meter.ts';
-import type { EventSink } from '../webhooks/events.ts';
-import type { TokenService } from './auth.ts';
+import type { Services } from '../services.ts';
 import type { Metrics } from './metrics.ts';
 
-/** What the route groups of one server share: built once by buildServer and handed to each group. */
-export interface ServiceContext {
+/**
+ * What the route groups of one server share: built once by buildServer and handed to each group. The
+ * services are also spread out by name (`context.videos`, `context.usage`, ...).
+ */
+export interface ServiceContext
+  extends Pick<Services, 'tokens' | 'webhooks' | 'events' | 'usage' | 'budgets' | 'limits' | 'videos'> {
   keyhaven: Keyhaven;
-  tokens: TokenService;
+  services: Services;
   metrics: Metrics;
-  events: EventSink;
-  usage: UsageMeter;
-  budgets: Budgets;
   clock: () => Date;
 }

@@ -3,7 +3,6 @@ import {
   createCredentialCache,
   createGateway,
   GATEWAY_PROVIDERS,
-  limiterFromConfig,
   sharedAgent,
   type TokenLocation,
 } from '../gateway/index.ts';
@@ -26,12 +25,11 @@ export function registerGatewayRoutes(server: FastifyInstance, context: ServiceC
   const { keyhaven } = context;
   // Its own scope: the raw-body parser below must not replace the JSON parser of the other routes.
   server.register(async (scope) => {
-    const configured = limiterFromConfig(keyhaven.config, keyhaven.providers);
     const credentials = createCredentialCache({ vault: keyhaven.vault });
     const gateway = createGateway({
       keyhaven,
       credentials,
-      limiter: configured.limiter,
+      limiter: context.limits.limiter,
       usage: context.usage,
       budgets: context.budgets,
       events: context.events,
@@ -53,7 +51,6 @@ export function registerGatewayRoutes(server: FastifyInstance, context: ServiceC
     // Runs once the server has stopped and its in-flight streams have ended.
     scope.addHook('onClose', async () => {
       credentials.close();
-      await configured.close();
     });
 
     scope.removeAllContentTypeParsers();

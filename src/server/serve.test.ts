@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { finished, startCli } from '../../test/support/cli.ts';
 
 /** `keyhaven serve` as `npm start` runs it: the real binary, a fresh data directory, a real port. */
-function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`no ${pattern} in output:\n${seen}`)), timeoutMs);
@@ -61,7 +61,7 @@ describe('keyhaven serve', () => {
     expect(again.status).toBe(200);
     second.kill('SIGTERM');
     expect((await secondResult).code).toBe(0);
-  });
+  }, 150_000);
 
   it('refuses a bad PORT naming the variable, with exit code 2', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'keyhaven-serve-'));

@@ -151,13 +151,6 @@ export function registerUsageRoutes(server: FastifyInstance, context: ServiceCon
   const { usage, clock } = context;
   const db = context.keyhaven.database.db;
 
-  // Events recorded before the server closes are written before the database is closed. Fastify runs
-  // onClose hooks last-registered first: a worker that records usage in its own onClose hook (after
-  // this one) writes it through the meter, which after close writes each new record right away.
-  server.addHook('onClose', async () => {
-    await (usage.close ? usage.close() : usage.flush());
-  });
-
   // Deleting a user (DELETE /v1/users/:userId, a core route) deletes their usage too: what this instance
   // still has queued is written first, so none of it arrives after the delete.
   server.addHook('preHandler', async (request) => {

@@ -4,16 +4,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { KeyhavenError } from '../errors.ts';
-import { limiterFromConfig } from '../gateway/index.ts';
 import { userIdSchema } from '../vault/input.ts';
-import {
-  createVideoService,
-  MAX_BATCH,
-  type VideoWorkerOptions,
-  videoBatchSchema,
-  videoJobSchema,
-  videoRequestSchema,
-} from '../videos/index.ts';
+import { MAX_BATCH, videoBatchSchema, videoJobSchema, videoRequestSchema } from '../videos/index.ts';
 import { requireUser } from './auth.ts';
 import type { ServiceContext } from './context.ts';
 import { errorBodySchema } from './errors.ts';
@@ -44,30 +36,8 @@ function forUser(request: FastifyRequest, userId: string): void {
   requireUser(request.principal, userId);
 }
 
-export function registerVideoRoutes(
-  server: FastifyInstance,
-  context: ServiceContext,
-  worker: VideoWorkerOptions = {},
-): void {
-  const { keyhaven } = context;
-  // The same limits as the gateway (shared counters on Redis or PostgreSQL): a provider's per-user limit
-  // counts video submissions too.
-  const limits = limiterFromConfig(keyhaven.config, keyhaven.providers);
-  const videos = createVideoService({
-    db: keyhaven.database.db,
-    vault: keyhaven.vault,
-    providers: keyhaven.providers,
-    prices: keyhaven.prices,
-    events: context.events,
-    usage: context.usage,
-    budgets: context.budgets,
-    metrics: context.metrics,
-    clock: context.clock,
-    allowPrivateUrls: keyhaven.config.allowPrivateUrls,
-    log: server.log.child({ component: 'videos' }),
-    worker,
-    rateLimiter: limits.limiter,
-  });
+export function registerVideoRoutes(server: FastifyInstance, context: ServiceContext): void {
+  const { videos } = context;
   // Deleting a user (DELETE /v1/users/:userId, a core route) removes their video jobs too: canceled at the
   // provider while their credentials still exist, before the shred runs.
   server.addHook('preHandler', async (request) => {
@@ -76,14 +46,6 @@ export function registerVideoRoutes(
     if (typeof userId !== 'string' || !userIdSchema.safeParse(userId).success) return;
     forUser(request, userId);
     await videos.removeUser(userId);
-  });
-  server.addHook('onReady', async () => videos.worker.start());
-  server.addHook('onClose', async () => {
-    try {
-      await videos.worker.stop();
-    } finally {
-      await limits.close();
-    }
   });
 
   const app = server.withTypeProvider<ZodTypeProvider>();

@@ -1,17 +1,13 @@
-import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { Counter, Histogram } from 'prom-client';
 import { z } from 'zod';
 import { KeyhavenError } from '../errors.ts';
-import type { Keyhaven } from '../keyhaven.ts';
 import {
-  createWebhookService,
-  isWebhookService,
   KEYHAVEN_EVENT_TYPES,
   type WebhookDelivery,
   type WebhookEndpoint,
   type WebhookService,
-  webhookSettingsFromEnv,
 } from '../webhooks/index.ts';
 import { requireAdmin } from './auth.ts';
 import type { ServiceContext } from './context.ts';
@@ -23,20 +19,6 @@ import { errorResponses } from './schemas.ts';
  */
 
 /** The webhook service a server uses by default: on the server's database, tuned from the environment. */
-export function defaultWebhookService(
-  keyhaven: Keyhaven,
-  { clock, logger }: { clock: () => Date; logger?: FastifyBaseLogger },
-): WebhookService {
-  return createWebhookService({
-    db: keyhaven.database.db,
-    kms: keyhaven.kms,
-    tenant: keyhaven.config.tenant,
-    allowPrivateUrls: keyhaven.config.allowPrivateUrls,
-    clock,
-    settings: webhookSettingsFromEnv(keyhaven.config.env),
-    ...(logger ? { logger: logger.child({ component: 'webhooks' }) } : {}),
-  });
-}
 
 const timestamp = z.string().describe('ISO 8601 date and time');
 const eventTypeSchema = z.enum(KEYHAVEN_EVENT_TYPES);
@@ -159,11 +141,7 @@ function admin(request: FastifyRequest): void {
 const bearer = [{ bearerAuth: [] }];
 
 export function registerWebhookRoutes(server: FastifyInstance, context: ServiceContext): void {
-  // The events sink is the webhook service unless a caller replaced it (tests record events instead);
-  // the endpoint routes and the worker then run on a service of their own.
-  const webhooks = isWebhookService(context.events)
-    ? context.events
-    : defaultWebhookService(context.keyhaven, { clock: context.clock, logger: server.log });
+  const { webhooks } = context;
   const attempts = new Counter({
     name: 'keyhaven_webhook_attempts_total',
     help: 'Webhook delivery attempts by event type, target (endpoint or job URL) and outcome',
@@ -182,8 +160,6 @@ export function registerWebhookRoutes(server: FastifyInstance, context: ServiceC
     attempts.inc({ event: report.eventType, target: report.target, outcome });
     attemptDuration.observe({ target: report.target }, report.durationMs / 1000);
   });
-  server.addHook('onReady', async () => webhooks.start());
-  server.addHook('onClose', async () => webhooks.close());
 
   // Every route here is admin only, checked before validation: to a user token the routes do not exist,
   // whatever it sends.
