@@ -32,6 +32,17 @@ export { createServices, type Services, type ServicesOptions } from './services.
 export { simulatorEnvironment, startProviderSimulator } from './simulator/index.ts';
 export { openDatabase } from './store/index.ts';
 export {
+  type BudgetSettings,
+  type BudgetView,
+  eventsCsv,
+  type SummaryGroupBy,
+  type SummaryQuery,
+  summarizeUsage,
+  summaryCsv,
+  type UsageRecord,
+  type UsageSummary,
+} from './usage/index.ts';
+export {
   type CredentialSummary,
   createVault,
   type RevealedCredential,
@@ -39,3 +50,5 @@ export {
   type ValidationResult,
   type Vault,
 } from './vault/index.ts';
+export type { VideoJob } from './videos/index.ts';
+export { KEYHAVEN_EVENT_TYPES, type KeyhavenEvent } from './webhooks/index.ts';
