@@ -3,10 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { KeyhavenError } from '../errors.ts';
-import type { VideoAttemptRow } from '../store/video-tables.ts';
 import { microToUsdNumber } from '../usage/index.ts';
 import { userIdSchema } from '../vault/input.ts';
-import { jobView, videoJobSchema } from '../videos/index.ts';
+import { videoJobSchema } from '../videos/index.ts';
 import { requireAdmin } from './auth.ts';
 import type { ServiceContext } from './context.ts';
 import { errorResponses } from './schemas.ts';
@@ -107,23 +106,6 @@ function monthRange(now: Date): { from: string; to: string } {
   const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
   return { from: from.toISOString().slice(0, 10), to: to.toISOString().slice(0, 10) };
-}
-
-function encodeCursor(createdAt: Date | string, id: string): string {
-  return Buffer.from(JSON.stringify([new Date(createdAt).toISOString(), id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof createdAt === 'string' && typeof id === 'string') {
-      const date = new Date(createdAt);
-      if (!Number.isNaN(date.getTime())) return { createdAt: date, id };
-    }
-  } catch {
-    // falls through to the refusal
-  }
-  throw new KeyhavenError('invalid_request', 'cursor is not one this API returned');
 }
 
 const count = (value: unknown) => Number(value ?? 0);
@@ -384,47 +366,7 @@ export function registerAdminRoutes(server: FastifyInstance, context: ServiceCon
       },
       async (request) => {
         const { limit, cursor, status, userId } = request.query;
-        let query = db
-          .selectFrom('video_jobs')
-          .selectAll()
-          .orderBy('created_at', 'desc')
-          .orderBy('id', 'desc')
-          .limit(limit + 1);
-        if (status !== undefined) query = query.where('status', '=', status);
-        if (userId !== undefined) query = query.where('user_id', '=', userId);
-        if (cursor !== undefined) {
-          const after = decodeCursor(cursor);
-          query = query.where((eb) =>
-            eb.or([
-              eb('created_at', '<', after.createdAt),
-              eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
-            ]),
-          );
-        }
-        const rows = await query.execute();
-        const page = rows.slice(0, limit);
-        const byJob = new Map<string, VideoAttemptRow[]>();
-        if (page.length > 0) {
-          const attempts = await db
-            .selectFrom('video_attempts')
-            .selectAll()
-            .where(
-              'job_id',
-              'in',
-              page.map((row) => row.id),
-            )
-            .orderBy('attempt')
-            .execute();
-          for (const attempt of attempts) {
-            const key = `${attempt.user_id}\u0000${attempt.job_id}`;
-            byJob.set(key, [...(byJob.get(key) ?? []), attempt]);
-          }
-        }
-        const last = page.at(-1);
-        return {
-          jobs: page.map((row) => jobView(row, byJob.get(`${row.user_id}\u0000${row.id}`) ?? [])),
-          nextCursor: rows.length > limit && last ? encodeCursor(last.created_at, last.id) : null,
-        };
+        return context.videos.list(userId, { limit, cursor, status });
       },
     );
   });

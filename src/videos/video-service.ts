@@ -104,6 +104,8 @@ function choiceOf(request: VideoRequestInput): ProviderChoice {
   return { strategy: 'cheapest' };
 }
 
+const jobKey = (job: Pick<VideoJobRow, 'user_id' | 'id'>) => `${job.user_id}\u0000${job.id}`;
+
 function parseInput<T>(
   schema: {
     safeParse(
@@ -404,6 +406,30 @@ export function createVideoService({
     return byJob;
   }
 
+  /** The attempts of jobs that may belong to different users, by `jobKey`. */
+  async function attemptsOfJobs(
+    jobs: readonly Pick<VideoJobRow, 'user_id' | 'id'>[],
+  ): Promise<Map<string, VideoAttemptRow[]>> {
+    const byJob = new Map<string, VideoAttemptRow[]>();
+    if (jobs.length === 0) return byJob;
+    const rows = await db
+      .selectFrom('video_attempts')
+      .selectAll()
+      .where('user_id', 'in', [...new Set(jobs.map((job) => job.user_id))])
+      .where(
+        'job_id',
+        'in',
+        jobs.map((job) => job.id),
+      )
+      .orderBy('attempt')
+      .execute();
+    for (const attempt of rows) {
+      const key = jobKey({ user_id: attempt.user_id, id: attempt.job_id });
+      byJob.set(key, [...(byJob.get(key) ?? []), attempt]);
+    }
+    return byJob;
+  }
+
   async function row(userId: string, jobId: string): Promise<VideoJobRow> {
     const found = JOB_ID.test(jobId)
       ? await db
@@ -422,9 +448,9 @@ export function createVideoService({
     return jobView(found, (await attemptsOf(userId, [found.id])).get(found.id) ?? []);
   }
 
-  /** Newest first; `nextCursor` continues the listing, null at the end. */
+  /** Newest first; `nextCursor` continues the listing, null at the end. No user: every user's (admin). */
   async function list(
-    userId: string,
+    userId: string | undefined,
     {
       limit = 20,
       cursor,
@@ -434,10 +460,10 @@ export function createVideoService({
     let query = db
       .selectFrom('video_jobs')
       .selectAll()
-      .where('user_id', '=', userId)
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
       .limit(limit + 1);
+    if (userId !== undefined) query = query.where('user_id', '=', userId);
     if (status !== undefined) query = query.where('status', '=', status);
     if (cursor !== undefined) {
       const after = decodeCursor(cursor);
@@ -450,13 +476,10 @@ export function createVideoService({
     }
     const rows = await query.execute();
     const page = rows.slice(0, limit);
-    const attempts = await attemptsOf(
-      userId,
-      page.map((entry) => entry.id),
-    );
+    const attempts = await attemptsOfJobs(page);
     const last = page.at(-1);
     return {
-      jobs: page.map((entry) => jobView(entry, attempts.get(entry.id) ?? [])),
+      jobs: page.map((entry) => jobView(entry, attempts.get(jobKey(entry)) ?? [])),
       nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
     };
   }

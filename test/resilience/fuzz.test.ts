@@ -3,6 +3,7 @@ import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, simulatorKeys, startProviderSimulator } from '../../src/simulator/index.ts';
+import { type Operation, openApiOperations } from '../support/openapi.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 /**
@@ -11,7 +12,6 @@ import { startTestServer, type TestServer } from '../support/server.ts';
  * a 5xx, always in the error model when it is an error, and the server stays up with steady memory.
  * Runs on the embedded database only: it exercises input handling, not storage.
  */
-type Operation = { method: string; path: string };
 
 const FUZZ_RUNS = Number(process.env.KEYHAVEN_FUZZ_RUNS ?? 300);
 
@@ -90,14 +90,7 @@ describe('the HTTP API under fuzzed input', () => {
       payload: { ttlSeconds: 3600 },
     });
     userToken = minted.json().token;
-    const document = (await server.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
-      paths: Record<string, Record<string, unknown>>;
-    };
-    operations = Object.entries(document.paths).flatMap(([path, methods]) =>
-      Object.keys(methods)
-        .filter((method) => ['get', 'put', 'post', 'delete', 'patch'].includes(method))
-        .map((method) => ({ method: method.toUpperCase(), path })),
-    );
+    operations = await openApiOperations(server.app);
   });
   afterAll(async () => {
     await server?.close();
