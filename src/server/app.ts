@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import {
   jsonSchemaTransform,
   serializerCompiler,
@@ -78,7 +78,7 @@ export async function buildServer({
     requestIdHeader: false,
     genReqId: () => `req_${randomBytes(8).toString('hex')}`,
     // One log line per request (written in onResponse below) instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Router refusals (malformed URL, over-long path parameter) answer in the error model too.
     frameworkErrors: (error, request, reply) => sendError(error, request, reply),
   });
