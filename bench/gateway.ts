@@ -55,10 +55,31 @@ interface Sample {
   requests: number;
   seconds: number;
   latencies: number[];
+  /** CPU time the serving process used meanwhile (Linux), in ms. */
+  cpuMs: number | undefined;
 }
+
+/**
+ * User + system CPU time of a process so far, in ms, from /proc (Linux; undefined elsewhere). Unlike
+ * requests per second, CPU time per request hardly moves when other processes compete for the cores.
+ */
+function cpuTimeMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat (utime, stime), counted from the state field (3): indexes 11 and 12.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+const CLOCK_TICKS_PER_SECOND = 100;
 
 interface Target {
   name: 'direct' | 'keyhaven';
+  /** The process that serves this target (its CPU time is measured). */
+  pid: number | undefined;
   origin: string;
   path: string;
   headers: Record<string, string>;
@@ -231,6 +252,7 @@ async function load(
 ): Promise<Sample> {
   const agent = new Agent({ connections, pipelining: 1, keepAliveTimeout: 30_000 });
   const latencies: number[] = [];
+  const cpuBefore = cpuTimeMs(target.pid);
   const started = performance.now();
   const end = started + durationMs;
   let failures = 0;
@@ -260,8 +282,10 @@ async function load(
     await agent.close();
   }
   const seconds = (performance.now() - started) / 1000;
+  const cpuAfter = cpuTimeMs(target.pid);
+  const cpuMs = cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore;
   if (failures > 0) throw new Error(`${target.name}: ${failures} of ${latencies.length} requests failed`);
-  return { requests: latencies.length, seconds, latencies };
+  return { requests: latencies.length, seconds, latencies, cpuMs };
 }
 
 function merge(samples: readonly Sample[]): Sample {
@@ -269,6 +293,9 @@ function merge(samples: readonly Sample[]): Sample {
     requests: samples.reduce((sum, sample) => sum + sample.requests, 0),
     seconds: samples.reduce((sum, sample) => sum + sample.seconds, 0),
     latencies: samples.flatMap((sample) => sample.latencies),
+    cpuMs: samples.every((sample) => sample.cpuMs !== undefined)
+      ? samples.reduce((sum, sample) => sum + (sample.cpuMs ?? 0), 0)
+      : undefined,
   };
 }
 
@@ -283,8 +310,8 @@ export interface GatewayScenarioResult {
   scenario: string;
   connections: number;
   stream: boolean;
-  direct: { requestsPerSecond: number; medianMs: number; p99Ms: number; requests: number };
-  keyhaven: { requestsPerSecond: number; medianMs: number; p99Ms: number; requests: number };
+  direct: TargetSummary;
+  keyhaven: TargetSummary;
   /** Keyhaven's rate as a share of the direct rate: the median of the rounds' ratios. */
   throughputRatio: number;
   /** The median over the rounds of (Keyhaven's median latency - the direct median latency). */
@@ -294,13 +321,23 @@ export interface GatewayScenarioResult {
   rounds: number;
 }
 
-function summarize(sample: Sample) {
+interface TargetSummary {
+  requestsPerSecond: number;
+  medianMs: number;
+  p99Ms: number;
+  requests: number;
+  /** CPU time of the serving process (Keyhaven, or the simulator for direct) per request, in µs. */
+  cpuMicrosPerRequest: number | undefined;
+}
+
+function summarize(sample: Sample): TargetSummary {
   const sorted = [...sample.latencies].sort((a, b) => a - b);
   return {
     requestsPerSecond: sample.requests / sample.seconds,
     medianMs: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     requests: sample.requests,
+    cpuMicrosPerRequest: sample.cpuMs === undefined ? undefined : (sample.cpuMs * 1000) / sample.requests,
   };
 }
 
@@ -326,12 +363,14 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
     const targets: Target[] = [
       {
         name: 'direct',
+        pid: simulator.child.pid,
         origin: simulatorBase.origin,
         path: `${simulatorBase.pathname.replace(/\/$/, '')}/chat/completions`,
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       },
       {
         name: 'keyhaven',
+        pid: server.child.pid,
         origin: server.url,
         path: '/v1/openai/chat/completions',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -386,7 +425,7 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
         };
         scenarios.push(result);
         progress(
-          `${name}: keyhaven ${formatNumber(keyhaven.requestsPerSecond)} req/s, direct ${formatNumber(direct.requestsPerSecond)} req/s (${(result.throughputRatio * 100).toFixed(0)}%), added median ${result.addedMedianMs.toFixed(3)} ms, p99 ${result.addedP99Ms.toFixed(3)} ms`,
+          `${name}: keyhaven ${formatNumber(keyhaven.requestsPerSecond)} req/s, direct ${formatNumber(direct.requestsPerSecond)} req/s (${(result.throughputRatio * 100).toFixed(0)}%), added median ${result.addedMedianMs.toFixed(3)} ms, p99 ${result.addedP99Ms.toFixed(3)} ms, server CPU ${keyhaven.cpuMicrosPerRequest?.toFixed(0) ?? '?'} µs/request (simulator ${direct.cpuMicrosPerRequest?.toFixed(0) ?? '?'})`,
         );
       }
     }
@@ -425,6 +464,24 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
       unit: 'ms',
       note: `keyhaven ${result.keyhaven.p99Ms.toFixed(3)} ms, direct ${result.direct.p99Ms.toFixed(3)} ms`,
     },
+    ...(result.keyhaven.cpuMicrosPerRequest === undefined
+      ? []
+      : [
+          {
+            group: 'gateway',
+            benchmark: `${result.scenario}: Keyhaven server CPU per request`,
+            database,
+            value: result.keyhaven.cpuMicrosPerRequest,
+            unit: 'µs',
+            ...(result.direct.cpuMicrosPerRequest === undefined
+              ? {}
+              : {
+                  baseline: result.direct.cpuMicrosPerRequest,
+                  baselineName: 'simulator CPU per direct request, µs',
+                }),
+            note: 'user + system time of the server process / requests (steadier than rates on a busy machine)',
+          },
+        ]),
   ]);
   return { scenarios, rows, logBytes };
 }

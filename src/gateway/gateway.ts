@@ -522,7 +522,9 @@ export function createGateway({
       return;
     }
     raw.writeHead(status, responseHeaders);
-    raw.flushHeaders();
+    // A body of known length follows at once: its headers leave with its first bytes, one write instead
+    // of two. A stream's headers go now, so the client has them before the first event.
+    if (responseHeaders['content-length'] === undefined) raw.flushHeaders();
 
     if (errorBody) {
       capture.push(errorBody);

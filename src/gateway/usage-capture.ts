@@ -39,6 +39,8 @@ const responsesUsageSchema = z.looseObject({
 });
 
 function openAIUsage(value: unknown): Usage | undefined {
+  // Most stream chunks carry no usage (or "usage": null): not worth two failed schema parses each.
+  if (!isObject(value)) return undefined;
   const chat = chatUsageSchema.safeParse(value);
   if (chat.success) {
     const cacheRead = chat.data.prompt_tokens_details?.cached_tokens ?? 0;
