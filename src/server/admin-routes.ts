@@ -9,7 +9,7 @@ import { videoJobSchema } from '../videos/index.ts';
 import { requireAdmin } from './auth.ts';
 import type { ServiceContext } from './context.ts';
 import { errorResponses } from './schemas.ts';
-import { resolveRange } from './usage-routes.ts';
+import { day, resolveRange } from './usage-routes.ts';
 
 /**
  * Admin views over every user, for the dashboard: /v1/admin/overview, /v1/admin/users,
@@ -72,8 +72,8 @@ const userRowSchema = z.object({
 });
 
 const dailyQuery = z.object({
-  from: z.string().optional().describe('first day included (UTC, YYYY-MM-DD); default: 30 days before `to`'),
-  to: z.string().optional().describe('first day excluded (UTC, YYYY-MM-DD); default: tomorrow'),
+  from: day.optional().describe('first day included (UTC, YYYY-MM-DD); default: 30 days before `to`'),
+  to: day.optional().describe('first day excluded (UTC, YYYY-MM-DD); default: tomorrow'),
   userId: userIdSchema.optional().describe('only this user'),
 });
 

@@ -26,7 +26,8 @@ export const MAX_RANGE_DAYS = 366;
 const DEFAULT_RANGE_DAYS = 30;
 const DAY_MS = 86_400_000;
 
-const day = z
+/** A UTC calendar day, YYYY-MM-DD. */
+export const day = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD (UTC)')
   .refine((value) => {
