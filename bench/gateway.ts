@@ -6,6 +6,7 @@
  * The simulator (no injected latency) and `keyhaven serve` each run in their own process, as deployed; the
  * load generator runs here, on an undici Agent with one pooled connection per concurrent client.
  * Usage: node bench/gateway.ts [--quick] [--postgres postgres://...] [--seconds 10] [--log-level info] [--cpu-prof]
+ *   [--only 'plain, 16']
  * (BENCH_QUICK=1 is --quick. Without --postgres the server uses the embedded database in a temp folder.)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -48,6 +49,8 @@ export interface GatewayBenchOptions {
   serverEnv?: Record<string, string>;
   /** Node flags for the server process (--cpu-prof, for example). */
   serverNodeFlags?: readonly string[];
+  /** Runs only the scenarios whose name contains this text ("plain, 16", say): for profiling one path. */
+  only?: string | undefined;
   progress?: (line: string) => void;
 }
 
@@ -388,6 +391,7 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
         const body = stream ? STREAM_BODY : PLAIN_BODY;
         const check = stream ? streamCheck : plainCheck;
         const name = `chat completions, ${stream ? 'streamed' : 'plain'}, ${connections} connection${connections > 1 ? 's' : ''}`;
+        if (options.only !== undefined && !name.includes(options.only)) continue;
         // Warm up both paths: connections, JIT, the credential cache.
         for (const target of targets) await load(target, body, connections, quick ? 400 : 1500, check);
         const samples: Record<Target['name'], Sample[]> = { direct: [], keyhaven: [] };
@@ -494,6 +498,7 @@ if (import.meta.main) {
       seconds: { type: 'string' },
       'log-level': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      only: { type: 'string' },
     },
   });
   const result = await benchGateway({
@@ -501,6 +506,7 @@ if (import.meta.main) {
     postgresUrl: values.postgres,
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
     logLevel: values['log-level'],
+    only: values.only,
     ...(values['cpu-prof']
       ? { serverNodeFlags: ['--cpu-prof', `--cpu-prof-dir=${resolve('bench/results/profiles')}`] }
       : {}),

@@ -125,10 +125,22 @@ export function upstreamTarget(baseURL: string, mount: string, rawURL: string): 
   if (segments.some((segment) => /^(\.|%2e){1,2}$/i.test(segment)) || /%2f|%5c|\\/i.test(path)) {
     throw new KeyhavenError('invalid_request', 'the path must not contain dot segments or encoded slashes');
   }
-  const base = new URL(baseURL);
-  const basePath = base.pathname.replace(/\/+$/, '');
+  const { origin, basePath } = parsedBase(baseURL);
   const pathname = `${basePath}${path}` || '/';
-  return { origin: base.origin, path: `${pathname}${withoutKeyParameter(query)}`, pathname: path };
+  return { origin, path: `${pathname}${withoutKeyParameter(query)}`, pathname: path };
+}
+
+/** Base URLs are few (one per provider and override): each is parsed once, not on every call. */
+const parsedBases = new Map<string, { origin: string; basePath: string }>();
+function parsedBase(baseURL: string): { origin: string; basePath: string } {
+  let parsed = parsedBases.get(baseURL);
+  if (!parsed) {
+    const base = new URL(baseURL);
+    parsed = { origin: base.origin, basePath: base.pathname.replace(/\/+$/, '') };
+    if (parsedBases.size >= 64) parsedBases.clear();
+    parsedBases.set(baseURL, parsed);
+  }
+  return parsed;
 }
 
 interface PreparedBody {
@@ -521,9 +533,13 @@ export function createGateway({
       record(status, capture.result(), true);
       return;
     }
+    // The head, the body and its end leave in one write when they come together (a whole JSON answer,
+    // as a rule): the socket is corked until this turn of the event loop is over. Whatever comes later
+    // (a stream's events) goes out as it comes.
+    raw.cork();
+    setImmediate(() => raw.uncork());
     raw.writeHead(status, responseHeaders);
-    // A body of known length follows at once: its headers leave with its first bytes, one write instead
-    // of two. A stream's headers go now, so the client has them before the first event.
+    // A stream's headers go now (at the uncork), so the client has them before the first event.
     if (responseHeaders['content-length'] === undefined) raw.flushHeaders();
 
     if (errorBody) {

@@ -12,8 +12,8 @@ import type { RateLimits } from '../providers/spec.ts';
 /**
  * Per-user, per-provider request limits (per minute and per hour), on rate-limiter-flexible: in memory
  * for one process, or in Redis or PostgreSQL so that every instance counts against the same limit.
- * A request refused by the hour limit gives back the minute point it took, so refusals do not eat the
- * budget of the next minute.
+ * A refused request gives back the points the other window took, so refusals by the hour limit do not
+ * eat the budget of the next minute.
  */
 export type RateLimitStore =
   | { kind: 'memory' }
@@ -90,27 +90,45 @@ export function createRateLimiter({
   return {
     async consume(userId, provider) {
       const limits = limitsFor(provider);
-      const key = userId;
-      const taken: RateLimiterAbstract[] = [];
-      let remaining = Number.POSITIVE_INFINITY;
-      for (const window of WINDOWS) {
+      const windows = WINDOWS.flatMap((window) => {
         const points = limits[window.field];
-        if (points === undefined) continue;
-        const current = await limiter(provider, window, points);
-        try {
-          const result = await current.consume(key);
-          remaining = Math.min(remaining, result.remainingPoints);
-          taken.push(current);
-        } catch (rejection) {
-          if (!(rejection instanceof RateLimiterRes)) throw rejection;
-          for (const earlier of taken) await earlier.reward(key, 1);
-          return {
-            allowed: false,
-            retryAfterMs: Math.max(1, rejection.msBeforeNext),
-            window: window.window,
-            limit: points,
-          };
-        }
+        return points === undefined ? [] : [{ ...window, points }];
+      });
+      // The windows are asked at once: one round trip to a shared store per call, not one per window.
+      const outcomes = await Promise.allSettled(
+        windows.map(async (window) => (await limiter(provider, window, window.points)).consume(userId)),
+      );
+      let remaining = Number.POSITIVE_INFINITY;
+      let refusal: { window: (typeof windows)[number]; wait: number } | undefined;
+      let failure: unknown;
+      for (const [index, outcome] of outcomes.entries()) {
+        const window = windows[index];
+        if (!window) continue;
+        if (outcome.status === 'fulfilled') remaining = Math.min(remaining, outcome.value.remainingPoints);
+        else if (outcome.reason instanceof RateLimiterRes) {
+          // Both refused: the longer wait is the one that lets the next call through.
+          const wait = Math.max(1, outcome.reason.msBeforeNext);
+          if (!refusal || wait > refusal.wait) refusal = { window, wait };
+        } else failure ??= outcome.reason;
+      }
+      if (refusal || failure !== undefined) {
+        // A refused (or failed) call gives back the points the other windows took for it.
+        await Promise.all(
+          outcomes.map(async (outcome, index) => {
+            const window = windows[index];
+            if (outcome.status === 'fulfilled' && window)
+              await (await limiter(provider, window, window.points)).reward(userId, 1);
+          }),
+        );
+      }
+      if (failure !== undefined) throw failure;
+      if (refusal) {
+        return {
+          allowed: false,
+          retryAfterMs: refusal.wait,
+          window: refusal.window.window,
+          limit: refusal.window.points,
+        };
       }
       return { allowed: true, remaining: Number.isFinite(remaining) ? remaining : Number.MAX_SAFE_INTEGER };
     },

@@ -1,4 +1,7 @@
-import type { FastifyServerOptions } from 'fastify';
+import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
+
+type Bindings = Parameters<FastifyBaseLogger['child']>[0];
+type ChildLoggerOptions = NonNullable<Parameters<FastifyBaseLogger['child']>[1]>;
 
 /**
  * Pino options for the server. Request logs carry the method, the path without its query (a Gemini-style
@@ -55,4 +58,72 @@ export function loggerOptions({ level = 'info', stream }: LoggerOptions): Fastif
     },
     ...(stream ? { stream } : {}),
   };
+}
+
+type LevelName = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/**
+ * A request's logger, made on first use. Most requests never log through theirs (their one line is
+ * written by the server's onResponse hook), and making a pino child runs the redaction over its bindings:
+ * a cost on every request for nothing.
+ */
+class LazyChildLogger {
+  #child: FastifyBaseLogger | undefined;
+  readonly parent: FastifyBaseLogger;
+  readonly bindings: Bindings;
+  readonly options: ChildLoggerOptions;
+  constructor(parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions) {
+    this.parent = parent;
+    this.bindings = bindings;
+    this.options = options;
+  }
+
+  #made(): FastifyBaseLogger {
+    this.#child ??= this.parent.child(this.bindings, this.options);
+    return this.#child;
+  }
+
+  #log(level: LevelName, args: unknown[]): void {
+    const enabled = (this.#child ?? this.parent) as { isLevelEnabled?: (level: string) => boolean };
+    if (enabled.isLevelEnabled?.(level) === false) return;
+    (this.#made()[level] as (...values: unknown[]) => void)(...args);
+  }
+
+  get level(): string {
+    return (this.#child ?? this.parent).level;
+  }
+  set level(level: string) {
+    this.#made().level = level;
+  }
+  fatal(...args: unknown[]): void {
+    this.#log('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.#log('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.#log('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.#log('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.#log('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.#log('trace', args);
+  }
+  silent(): void {}
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.#made().child(bindings, options);
+  }
+}
+
+/** Fastify's childLoggerFactory: request loggers that cost nothing until something is logged. */
+export function lazyChildLogger(
+  parent: FastifyBaseLogger,
+  bindings: Bindings,
+  options: ChildLoggerOptions,
+): FastifyBaseLogger {
+  return new LazyChildLogger(parent, bindings, options) as unknown as FastifyBaseLogger;
 }

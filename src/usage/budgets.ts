@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import { KeyhavenError } from '../errors.ts';
+import { randomHex } from '../ids.ts';
 import type { PriceTable } from '../providers/prices/index.ts';
 import type { Tables } from '../store/index.ts';
 import type { EventSink } from '../webhooks/events.ts';
@@ -427,13 +427,14 @@ export function createBudgets({
    */
   async function reserveCall(input: CallEstimateInput): Promise<BudgetReservation | undefined> {
     if (input.method !== 'POST' || input.model === undefined || FREE_PATHS.test(input.path)) return undefined;
+    if (knownWithoutBudget(input.userId)) return undefined;
     let estimate = estimateCall(input);
     if (estimate === null) {
       const allowed = await unpricedAllowed(input.userId, input.provider, input.model);
       if (allowed === undefined) return undefined;
       estimate = 0;
     }
-    const id = `bres_${randomBytes(12).toString('hex')}`;
+    const id = `bres_${randomHex(12)}`;
     const reserved = (await reserve(input.userId, [{ id, estimate }], callReservationMs))?.[0];
     return reserved && { ...reserved, provider: input.provider, model: input.model };
   }

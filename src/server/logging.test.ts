@@ -1,0 +1,59 @@
+import { PassThrough } from 'node:stream';
+import Fastify from 'fastify';
+import { describe, expect, it } from 'vitest';
+import { lazyChildLogger, loggerOptions } from './logging.ts';
+
+/** Request loggers are made on first use; what they write still carries the request id and is redacted. */
+function serverWithLines() {
+  const stream = new PassThrough();
+  const lines: Record<string, unknown>[] = [];
+  stream.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line));
+  });
+  const server = Fastify({
+    logger: loggerOptions({ level: 'info', stream }),
+    childLoggerFactory: lazyChildLogger,
+    genReqId: () => 'req_test',
+  });
+  return { server, lines };
+}
+
+describe('request loggers', () => {
+  it('write with the request id, redact secrets, and skip levels that are off', async () => {
+    const { server, lines } = serverWithLines();
+    const canary = 'sk-canary-0d1e2f3a4b5c';
+    server.get('/', async (request) => {
+      request.log.debug('not written at info');
+      request.log.warn({ headers: { authorization: `Bearer ${canary}` }, detail: 'kept' }, 'something odd');
+      request.log.child({ step: 'inner' }).info({ apiKey: canary }, 'nested');
+      return 'ok';
+    });
+    const response = await server.inject({ url: '/' });
+    expect(response.statusCode).toBe(200);
+    await server.close();
+    const text = JSON.stringify(lines);
+    expect(text).not.toContain(canary);
+    expect(text).not.toContain('not written at info');
+    const warned = lines.find((line) => line.msg === 'something odd');
+    expect(warned).toMatchObject({ reqId: 'req_test', detail: 'kept', level: 40 });
+    expect(warned?.headers).toEqual({ authorization: '[redacted]' });
+    expect(lines.find((line) => line.msg === 'nested')).toMatchObject({
+      reqId: 'req_test',
+      step: 'inner',
+      apiKey: '[redacted]',
+    });
+  });
+
+  it('follow a level set on them', async () => {
+    const { server, lines } = serverWithLines();
+    server.get('/', async (request) => {
+      request.log.level = 'debug';
+      request.log.debug('now written');
+      return request.log.level;
+    });
+    const response = await server.inject({ url: '/' });
+    expect(response.body).toBe('debug');
+    await server.close();
+    expect(lines.find((line) => line.msg === 'now written')).toMatchObject({ reqId: 'req_test', level: 20 });
+  });
+});
