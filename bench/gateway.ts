@@ -5,7 +5,7 @@
  * adds at the median and p99, plain and streamed, at 1 and 16 connections.
  * The simulator (no injected latency) and `keyhaven serve` each run in their own process, as deployed; the
  * load generator runs here, on an undici Agent with one pooled connection per concurrent client.
- * Usage: node bench/gateway.ts [--quick] [--postgres postgres://...] [--seconds 10] [--log-level info] [--cpu-prof]
+ * Usage: node bench/gateway.ts [--quick] [--postgres postgres://...] [--redis redis://...] [--seconds 10] [--log-level info] [--cpu-prof]
  *   [--only 'plain, 16']
  * (BENCH_QUICK=1 is --quick. Without --postgres the server uses the embedded database in a temp folder.)
  */
@@ -41,6 +41,8 @@ export interface GatewayBenchOptions {
   quick?: boolean;
   /** Run the server on PostgreSQL (its own schema, dropped at the end) instead of the embedded database. */
   postgresUrl?: string | undefined;
+  /** Rate limits in Redis (REDIS_URL), as a scaled-out deployment keeps them. */
+  redisUrl?: string | undefined;
   /** Seconds of measurement per scenario and target (split over the rounds). */
   seconds?: number;
   /** The server's LOG_LEVEL; default: the server's own default. */
@@ -185,6 +187,7 @@ async function startServerProcess(
     ...(options.postgresUrl && schema
       ? { DATABASE_URL: options.postgresUrl, KEYHAVEN_DATABASE_SCHEMA: schema }
       : {}),
+    ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
     ...options.serverEnv,
   };
   // Logs go to a file, as a deployed server's stdout would: written for real, read by nobody here.
@@ -438,7 +441,7 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
     if (server) await server.close();
     await stop(simulator.child);
   }
-  const database = options.postgresUrl ? 'postgres' : 'pglite';
+  const database = `${options.postgresUrl ? 'postgres' : 'pglite'}${options.redisUrl ? ' + redis' : ''}`;
   const rows: BenchRow[] = scenarios.flatMap((result) => [
     {
       group: 'gateway',
@@ -495,6 +498,7 @@ if (import.meta.main) {
     options: {
       quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
       postgres: { type: 'string' },
+      redis: { type: 'string' },
       seconds: { type: 'string' },
       'log-level': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
@@ -504,6 +508,7 @@ if (import.meta.main) {
   const result = await benchGateway({
     quick: values.quick,
     postgresUrl: values.postgres,
+    redisUrl: values.redis,
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
     logLevel: values['log-level'],
     only: values.only,

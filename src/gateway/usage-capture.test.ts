@@ -47,6 +47,36 @@ describe('usage capture', () => {
     });
   });
 
+  it('takes out only the top-level usage member, wherever and however it is written', () => {
+    const events = [
+      '{"usage":null,"id":"a","choices":[{"delta":{"content":"x"}}]}',
+      '{"id":"b","usage" : null,"choices":[]}',
+      '{"id":"c","choices":[{"delta":{"content":"say \\"usage\\":null"}}],"usage":null}',
+      '{"id":"d","role":"usage","usage":null}',
+      '{"id":"e","meta":{"usage":null},"usage":null}',
+      '{"usage":null}',
+    ];
+    const capture = createUsageCapture({
+      dialect: 'openai',
+      contentType: 'text/event-stream',
+      hideUsage: true,
+    });
+    const seen = run(capture, events.map((event) => `data: ${event}\n\n`).join(''), 5);
+    const data = seen
+      .split('\n\n')
+      .filter(Boolean)
+      .map((frame) => frame.replace(/^data: /, ''));
+    // What the client gets parses to the chunk without its usage, nested members and strings untouched.
+    expect(data.map((text) => JSON.parse(text))).toEqual(
+      events.map((event) => {
+        const { usage: _usage, ...rest } = JSON.parse(event) as Record<string, unknown>;
+        return rest;
+      }),
+    );
+    expect(data[0]).toBe('{"id":"a","choices":[{"delta":{"content":"x"}}]}');
+    expect(data[2]).toBe('{"id":"c","choices":[{"delta":{"content":"say \\"usage\\":null"}}]}');
+  });
+
   it('passes a stream through byte for byte when the client asked for usage itself', () => {
     const body = `: comment\n\n${sse({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 4 } }, '[DONE]')}`;
     const capture = createUsageCapture({ dialect: 'openai', contentType: 'text/event-stream' });

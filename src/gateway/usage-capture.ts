@@ -172,6 +172,29 @@ export interface UsageCaptureOptions {
   hideUsage?: boolean;
 }
 
+/**
+ * An event's JSON without its top-level `usage` member. Every chunk of a stream with include_usage carries
+ * `"usage":null`. When `"usage"` occurs once in the text, it is that member (a quote inside a string is
+ * escaped, so the text can only be a key or a whole string value), and it is cut out as text instead of
+ * re-serialising the chunk.
+ */
+function withoutUsageMember(text: string, data: Record<string, unknown>): string {
+  if (data.usage === null) {
+    const at = text.indexOf(USAGE_NULL);
+    if (at !== -1 && text.indexOf('"usage"') === at && text.indexOf('"usage"', at + 1) === -1) {
+      const before = text.slice(0, at).trimEnd();
+      const after = text.slice(at + USAGE_NULL.length).trimStart();
+      // The member and one comma next to it go: `{"a":1,"usage":null}` or `{"usage":null,"a":1}`.
+      if (before.endsWith(',')) return `${before.slice(0, -1)}${after}`;
+      if (after.startsWith(',')) return `${before}${after.slice(1)}`;
+      if (before.endsWith('{') && after.startsWith('}')) return `${before}${after}`;
+    }
+  }
+  const { usage: _usage, ...rest } = data;
+  return JSON.stringify(rest);
+}
+const USAGE_NULL = '"usage":null';
+
 function frame(event: EventSourceMessage): string {
   let text = '';
   if (event.event !== undefined) text += `event: ${event.event}\n`;
@@ -223,8 +246,7 @@ export function createUsageCapture({
         }
         // The usage-only chunk the client did not ask for is dropped; other chunks lose the member.
         if (Array.isArray(data.choices) && data.choices.length === 0 && data.usage) return;
-        const { usage: _usage, ...rest } = data;
-        output += frame({ ...event, data: JSON.stringify(rest) });
+        output += frame({ ...event, data: withoutUsageMember(event.data, data) });
       },
       onComment(comment) {
         if (rewrite) output += `:${comment}\n\n`;
