@@ -6,7 +6,8 @@
  * The simulator (no injected latency) and `keyhaven serve` each run in their own process, as deployed; the
  * load generator runs here, on an undici Agent with one pooled connection per concurrent client.
  * Usage: node bench/gateway.ts [--quick] [--postgres postgres://...] [--redis redis://...] [--seconds 10] [--log-level info] [--cpu-prof]
- *   [--only 'plain, 16']
+ *   [--only 'plain, 16'] [--reference]
+ * --reference measures bench/reference-proxy.ts (a bare Fastify + undici proxy) in Keyhaven's place.
  * (BENCH_QUICK=1 is --quick. Without --postgres the server uses the embedded database in a temp folder.)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -23,6 +24,7 @@ import { simulatorKeys } from '../src/simulator/index.ts';
 import { type BenchRow, formatNumber, writeResults } from './results.ts';
 
 const CLI = resolve(import.meta.dirname, '../src/cli/main.ts');
+const REFERENCE_PROXY = resolve(import.meta.dirname, 'reference-proxy.ts');
 const MODEL = 'gpt-4o-mini';
 const PLAIN_BODY = JSON.stringify({
   model: MODEL,
@@ -51,6 +53,8 @@ export interface GatewayBenchOptions {
   serverEnv?: Record<string, string>;
   /** Node flags for the server process (--cpu-prof, for example). */
   serverNodeFlags?: readonly string[];
+  /** Measures bench/reference-proxy.ts (a bare Fastify + undici proxy) in Keyhaven's place: the floor. */
+  reference?: boolean;
   /** Runs only the scenarios whose name contains this text ("plain, 16", say): for profiling one path. */
   only?: string | undefined;
   progress?: (line: string) => void;
@@ -192,11 +196,15 @@ async function startServerProcess(
   };
   // Logs go to a file, as a deployed server's stdout would: written for real, read by nobody here.
   const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...(options.serverNodeFlags ?? []), CLI, 'serve'], {
-    stdio: ['ignore', log, 'inherit'],
-    cwd: dataDir, // no .env from the checkout
-    env,
-  });
+  const child = spawn(
+    process.execPath,
+    [...(options.serverNodeFlags ?? []), ...(options.reference ? [REFERENCE_PROXY] : [CLI, 'serve'])],
+    {
+      stdio: ['ignore', log, 'inherit'],
+      cwd: dataDir, // no .env from the checkout
+      env,
+    },
+  );
   closeSync(log);
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise<never>((_, reject) =>
@@ -432,7 +440,7 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
         };
         scenarios.push(result);
         progress(
-          `${name}: keyhaven ${formatNumber(keyhaven.requestsPerSecond)} req/s, direct ${formatNumber(direct.requestsPerSecond)} req/s (${(result.throughputRatio * 100).toFixed(0)}%), added median ${result.addedMedianMs.toFixed(3)} ms, p99 ${result.addedP99Ms.toFixed(3)} ms, server CPU ${keyhaven.cpuMicrosPerRequest?.toFixed(0) ?? '?'} µs/request (simulator ${direct.cpuMicrosPerRequest?.toFixed(0) ?? '?'})`,
+          `${name}: ${options.reference ? 'reference proxy' : 'keyhaven'} ${formatNumber(keyhaven.requestsPerSecond)} req/s, direct ${formatNumber(direct.requestsPerSecond)} req/s (${(result.throughputRatio * 100).toFixed(0)}%), added median ${result.addedMedianMs.toFixed(3)} ms, p99 ${result.addedP99Ms.toFixed(3)} ms, server CPU ${keyhaven.cpuMicrosPerRequest?.toFixed(0) ?? '?'} µs/request (simulator ${direct.cpuMicrosPerRequest?.toFixed(0) ?? '?'})`,
         );
       }
     }
@@ -441,7 +449,9 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
     if (server) await server.close();
     await stop(simulator.child);
   }
-  const database = `${options.postgresUrl ? 'postgres' : 'pglite'}${options.redisUrl ? ' + redis' : ''}`;
+  const database = options.reference
+    ? 'none (reference proxy)'
+    : `${options.postgresUrl ? 'postgres' : 'pglite'}${options.redisUrl ? ' + redis' : ''}`;
   const rows: BenchRow[] = scenarios.flatMap((result) => [
     {
       group: 'gateway',
@@ -503,6 +513,7 @@ if (import.meta.main) {
       'log-level': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       only: { type: 'string' },
+      reference: { type: 'boolean', default: false },
     },
   });
   const result = await benchGateway({
@@ -512,9 +523,14 @@ if (import.meta.main) {
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
     logLevel: values['log-level'],
     only: values.only,
+    reference: values.reference,
     ...(values['cpu-prof']
       ? { serverNodeFlags: ['--cpu-prof', `--cpu-prof-dir=${resolve('bench/results/profiles')}`] }
       : {}),
   });
-  writeResults('gateway', { scenarios: result.scenarios, serverLogBytes: result.logBytes }, result.rows);
+  writeResults(
+    values.reference ? 'gateway-reference' : 'gateway',
+    { scenarios: result.scenarios, serverLogBytes: result.logBytes },
+    result.rows,
+  );
 }

@@ -2,10 +2,11 @@
  * npm run bench — every benchmark in one run: the passthrough gateway against the simulator called
  * directly (bench/gateway.ts), the vault (bench/vault.ts) and usage summaries and ingest (bench/usage.ts).
  * Writes bench/results/bench.json and bench/results/bench.md (git-ignored).
- * Usage: node bench/index.ts [--quick] [--postgres postgres://...] [--only gateway,vault,usage]
+ * Usage: node bench/index.ts [--quick] [--postgres postgres://...] [--redis redis://...] [--only gateway,vault,usage]
  * --quick (or BENCH_QUICK=1): shorter measurements and smaller data, well under a minute.
  * --postgres (or BENCH_POSTGRES_URL): the server, vault and usage figures on PostgreSQL too (each in its own
  * schema, dropped at the end); without it everything runs on the embedded database.
+ * --redis (or BENCH_REDIS_URL): the server keeps its rate limits in Redis, as a scaled-out deployment does.
  */
 import { parseArgs } from 'node:util';
 import { benchGateway, type GatewayScenarioResult } from './gateway.ts';
@@ -19,11 +20,13 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
     postgres: { type: 'string', default: process.env.BENCH_POSTGRES_URL },
+    redis: { type: 'string', default: process.env.BENCH_REDIS_URL },
     only: { type: 'string', default: GROUPS.join(',') },
   },
 });
 const quick = values.quick;
 const postgresUrl = values.postgres || undefined;
+const redisUrl = values.redis || undefined;
 const only = new Set(values.only.split(',').map((name) => name.trim()));
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -34,7 +37,7 @@ progress(`${quick ? 'quick ' : ''}benchmarks on ${describeMachine()}`);
 
 if (only.has('gateway')) {
   progress('gateway: Keyhaven and the simulator in their own processes...');
-  const gateway = await benchGateway({ quick, postgresUrl, progress });
+  const gateway = await benchGateway({ quick, postgresUrl, redisUrl, progress });
   scenarios = gateway.scenarios;
   rows.push(...gateway.rows);
 }
@@ -75,6 +78,7 @@ writeResults(
   {
     quick,
     database: postgresUrl ? 'postgres' : 'pglite',
+    rateLimitStore: redisUrl ? 'redis' : postgresUrl ? 'postgres' : 'memory',
     seconds: Math.round((performance.now() - started) / 1000),
     targets,
     scenarios,
