@@ -21,6 +21,12 @@ function serverBinaries(): string | undefined {
   return bin && existsSync(join(bin, 'pg_ctl')) ? bin : undefined;
 }
 
+/** runuser lives in /usr/sbin, which a CI shell's PATH may lack: found by its usual places first. */
+const RUNUSER =
+  ['/usr/sbin/runuser', '/sbin/runuser', '/usr/bin/runuser', '/bin/runuser'].find((path) =>
+    existsSync(path),
+  ) ?? 'runuser';
+
 export const privatePostgresSkip: string | undefined =
   process.platform !== 'linux'
     ? 'not Linux'
@@ -62,7 +68,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const data = join(dir, 'data');
   const port = await freePort();
   const asPostgres = (command: string, args: string[]) =>
-    run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args], { cwd: dir });
+    run(RUNUSER, ['-u', 'postgres', '--', join(bin, command), ...args], { cwd: dir });
   await asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=50`;
   const start = async () => {
