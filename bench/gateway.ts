@@ -6,13 +6,13 @@
  * The simulator (no injected latency) and `keyhaven serve` each run in their own process, as deployed; the
  * load generator runs here, on an undici Agent with one pooled connection per concurrent client.
  * Usage: node bench/gateway.ts [--quick] [--postgres postgres://...] [--redis redis://...] [--seconds 10] [--log-level info] [--cpu-prof]
- *   [--only 'plain, 16'] [--reference]
+ *   [--only 'plain, 16'] [--reference] [--server-env NAME=value ...] [--node-flag --trace-gc ...]
  * --reference measures bench/reference-proxy.ts (a bare Fastify + undici proxy) in Keyhaven's place.
  * (BENCH_QUICK=1 is --quick. Without --postgres the server uses the embedded database in a temp folder.)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -445,6 +445,9 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
       }
     }
     logBytes = readFileSync(server.logFile).length;
+    // The server's output (log lines, and --trace-gc lines from --node-flag) stays for reading afterwards.
+    mkdirSync(resolve('bench/results'), { recursive: true });
+    copyFileSync(server.logFile, resolve('bench/results/gateway-server.log'));
   } finally {
     if (server) await server.close();
     await stop(simulator.child);
@@ -514,8 +517,21 @@ if (import.meta.main) {
       'cpu-prof': { type: 'boolean', default: false },
       only: { type: 'string' },
       reference: { type: 'boolean', default: false },
+      'server-env': { type: 'string', multiple: true },
+      'node-flag': { type: 'string', multiple: true },
     },
   });
+  const serverEnv = Object.fromEntries(
+    (values['server-env'] ?? []).map((pair) => {
+      const at = pair.indexOf('=');
+      if (at < 1) throw new Error(`--server-env takes NAME=value, not ${pair}`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+  const nodeFlags = [
+    ...(values['node-flag'] ?? []),
+    ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve('bench/results/profiles')}`] : []),
+  ];
   const result = await benchGateway({
     quick: values.quick,
     postgresUrl: values.postgres,
@@ -524,9 +540,8 @@ if (import.meta.main) {
     logLevel: values['log-level'],
     only: values.only,
     reference: values.reference,
-    ...(values['cpu-prof']
-      ? { serverNodeFlags: ['--cpu-prof', `--cpu-prof-dir=${resolve('bench/results/profiles')}`] }
-      : {}),
+    serverEnv,
+    serverNodeFlags: nodeFlags,
   });
   writeResults(
     values.reference ? 'gateway-reference' : 'gateway',

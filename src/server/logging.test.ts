@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
@@ -55,5 +57,28 @@ describe('request loggers', () => {
     expect(response.body).toBe('debug');
     await server.close();
     expect(lines.find((line) => line.msg === 'now written')).toMatchObject({ reqId: 'req_test', level: 20 });
+  });
+});
+
+describe('standard output', () => {
+  it('is written in blocks, yet a line appears within the flush interval and the last ones at exit', async () => {
+    // A child process logs one line, waits, logs a second and exits: both must reach its stdout.
+    const script = `
+      import pino from 'pino';
+      import { loggerOptions } from ${JSON.stringify(new URL('./logging.ts', import.meta.url).href)};
+      const log = pino(loggerOptions({ level: 'info' }));
+      log.info('first line');
+      setTimeout(() => { process.stderr.write('waited\\n'); log.info('last line'); }, 400);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'pipe' });
+    const events: string[] = [];
+    child.stdout.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) events.push(JSON.parse(line).msg);
+    });
+    child.stderr.on('data', (chunk: Buffer) => events.push(chunk.toString('utf8').trim()));
+    const [code] = (await once(child, 'close')) as [number];
+    expect(code).toBe(0);
+    // Not held back until the 4 KiB block filled: the first line came before the wait ended.
+    expect(events).toEqual(['first line', 'waited', 'last line']);
   });
 });
