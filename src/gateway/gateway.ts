@@ -472,6 +472,13 @@ export function createGateway({
 
     const status = upstream.statusCode;
     if (status === 429) metrics.rateLimited(route.provider, 'upstream');
+    // The provider's own rate-limit headroom for this credential (GET /v1/users/:userId/usage/rate-limits).
+    usage.observeRateLimits?.({
+      userId,
+      provider: route.provider,
+      credentialVersion: credential.version,
+      headers: upstream.headers,
+    });
     const contentType = headerText(upstream.headers['content-type']);
     const capture = createUsageCapture({
       dialect: route.usage,

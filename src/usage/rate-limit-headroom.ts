@@ -30,12 +30,23 @@ function reader(headers: HeaderSource): (name: string) => string | undefined {
   if (typeof (headers as Headers).get === 'function') {
     return (name) => (headers as Headers).get(name) ?? undefined;
   }
-  const lower = new Map<string, string>();
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    lower.set(name.toLowerCase(), Array.isArray(value) ? String(value[0]) : String(value));
-  }
-  return (name) => lower.get(name);
+  const record = headers as Readonly<Record<string, string | readonly string[] | number | undefined>>;
+  const text = (value: string | readonly string[] | number) =>
+    Array.isArray(value) ? String(value[0]) : String(value);
+  // Node and undici give header names in lower case: looked up directly, and a lower-cased copy is made
+  // only when a name is missing (a record written by hand may spell names in any case).
+  let lower: Map<string, string> | undefined;
+  return (name) => {
+    const value = Object.hasOwn(record, name) ? record[name] : undefined;
+    if (value !== undefined) return text(value);
+    if (!lower) {
+      lower = new Map();
+      for (const [key, entry] of Object.entries(record)) {
+        if (entry !== undefined) lower.set(key.toLowerCase(), text(entry));
+      }
+    }
+    return lower.get(name);
+  };
 }
 
 function count(value: string | undefined): number | undefined {

@@ -44,10 +44,13 @@ export async function startGateway({
   target,
   env = {},
   simulator: given,
+  storedUsage = false,
 }: {
   target: DatabaseTarget['name'];
   env?: Record<string, string>;
   simulator?: Simulator;
+  /** Usage goes to the server's own store (the database), not to the recording meter (`usage` stays empty). */
+  storedUsage?: boolean;
 }): Promise<GatewayFixture> {
   const simulator = given ?? (await startProviderSimulator({ port: 0 }));
   const usage: UsageRecord[] = [];
@@ -64,7 +67,7 @@ export async function startGateway({
     target,
     simulator,
     env: { KEYHAVEN_RATE_LIMITS: GENEROUS_LIMITS, ...redis, ...env },
-    options: { usage: meter, events: sink },
+    options: storedUsage ? { events: sink } : { usage: meter, events: sink },
   });
   await server.app.listen({ port: 0, host: '127.0.0.1' });
   const address = server.app.server.address() as AddressInfo;
