@@ -5,7 +5,8 @@
  * adds at the median and p99, plain and streamed, at 1 and 16 connections.
  * The simulator (no injected latency) and `keyhaven serve` each run in their own process, as deployed; the
  * load generator runs here, on an undici Agent with one pooled connection per concurrent client.
- * Usage: node bench/gateway.ts [--quick] [--postgres postgres://...] [--redis redis://...] [--seconds 10] [--log-level info] [--cpu-prof]
+ * Usage: node bench/gateway.ts [--quick] [--postgres postgres://...] [--redis redis://...] [--seconds 10] [--warmup 30]
+ *   [--log-level info] [--cpu-prof]
  *   [--only 'plain, 16'] [--reference] [--server-env NAME=value ...] [--node-flag --trace-gc ...]
  * --reference measures bench/reference-proxy.ts (a bare Fastify + undici proxy) in Keyhaven's place.
  * (BENCH_QUICK=1 is --quick. Without --postgres the server uses the embedded database in a temp folder.)
@@ -47,6 +48,13 @@ export interface GatewayBenchOptions {
   redisUrl?: string | undefined;
   /** Seconds of measurement per scenario and target (split over the rounds). */
   seconds?: number;
+  /**
+   * Seconds of load per scenario and target before the rounds (default 30; quick: 0.4). A fresh Node
+   * process needs 10-30 s of steady load before V8's young generation has grown and its collections
+   * stop keeping most of what they copy; until then they pause the server for 10-35 ms each, and the
+   * figures measure that warm-up rather than a running server.
+   */
+  warmupSeconds?: number;
   /** The server's LOG_LEVEL; default: the server's own default. */
   logLevel?: string | undefined;
   /** Extra environment for the server (profiling flags, for example). */
@@ -364,6 +372,7 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
   const quick = options.quick ?? false;
   const seconds = options.seconds ?? (quick ? 1.2 : 10);
   const rounds = quick ? 2 : 5;
+  const warmupMs = (options.warmupSeconds ?? (quick ? 0.4 : 30)) * 1000;
   const simulator = await startSimulatorProcess();
   let server: ServerProcess | undefined;
   const scenarios: GatewayScenarioResult[] = [];
@@ -403,8 +412,8 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
         const check = stream ? streamCheck : plainCheck;
         const name = `chat completions, ${stream ? 'streamed' : 'plain'}, ${connections} connection${connections > 1 ? 's' : ''}`;
         if (options.only !== undefined && !name.includes(options.only)) continue;
-        // Warm up both paths: connections, JIT, the credential cache.
-        for (const target of targets) await load(target, body, connections, quick ? 400 : 1500, check);
+        // Warm up both paths: connections, JIT, the credential cache, the young generation's size.
+        for (const target of targets) await load(target, body, connections, warmupMs, check);
         const samples: Record<Target['name'], Sample[]> = { direct: [], keyhaven: [] };
         for (let round = 0; round < rounds; round += 1) {
           for (const target of targets) {
@@ -466,7 +475,7 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
       baselineName: 'simulator called directly',
       ratio: result.throughputRatio,
       ratioName: 'keyhaven / direct, median of rounds',
-      note: `${result.keyhaven.requests.toLocaleString('en-US')} requests through Keyhaven, ${result.rounds} rounds`,
+      note: `${result.keyhaven.requests.toLocaleString('en-US')} requests through Keyhaven, ${result.rounds} rounds after a ${warmupMs / 1000} s warm-up`,
     },
     {
       group: 'gateway',
@@ -513,6 +522,7 @@ if (import.meta.main) {
       postgres: { type: 'string' },
       redis: { type: 'string' },
       seconds: { type: 'string' },
+      warmup: { type: 'string' },
       'log-level': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       only: { type: 'string' },
@@ -537,6 +547,7 @@ if (import.meta.main) {
     postgresUrl: values.postgres,
     redisUrl: values.redis,
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
+    ...(values.warmup ? { warmupSeconds: Number(values.warmup) } : {}),
     logLevel: values['log-level'],
     only: values.only,
     reference: values.reference,
