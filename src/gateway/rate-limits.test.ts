@@ -101,4 +101,27 @@ describe.skipIf(!postgresUrl)('rate limits in PostgreSQL', () => {
       ]),
     ).toBe(25);
   });
+
+  it('start together on a new schema: every instance serves, whichever of them created the table', async () => {
+    // Instances that start at the same moment all create the table; PostgreSQL can refuse all but
+    // one CREATE TABLE IF NOT EXISTS ('type ... already exists'). Each round uses a schema of its own.
+    for (let round = 0; round < 4; round += 1) {
+      const roundSchema = freshSchema();
+      const setup = new pg.Client({ connectionString: postgresUrl });
+      await setup.connect();
+      await setup.query(`create schema ${roundSchema}`);
+      await setup.end();
+      try {
+        const instances = Array.from({ length: 6 }, () => {
+          const pool = new pg.Pool({ connectionString: postgresUrl, max: 2 });
+          pools.push(pool);
+          return createRateLimiter({ store: { kind: 'postgres', pool, schema: roundSchema }, limitsFor });
+        });
+        const outcomes = await Promise.all(instances.map((instance) => instance.consume('starter', 'burst')));
+        expect(outcomes.every((outcome) => outcome.allowed)).toBe(true);
+      } finally {
+        await dropSchema(roundSchema);
+      }
+    }
+  });
 });

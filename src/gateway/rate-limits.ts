@@ -41,6 +41,8 @@ const WINDOWS = [
 ] as const;
 
 const TABLE = 'keyhaven_rate_limits';
+// duplicate_object (the table's row type), duplicate_table, unique_violation (in pg_type).
+const CONCURRENT_CREATE = new Set(['42710', '42P07', '23505']);
 
 export function createRateLimiter({
   store = { kind: 'memory' },
@@ -66,7 +68,14 @@ export function createRateLimiter({
     if (!tableReady) {
       let limiter: RateLimiterAbstract | undefined;
       tableReady = new Promise<void>((resolve, reject) => {
-        limiter = new RateLimiterPostgres(postgres, (error?: Error) => (error ? reject(error) : resolve()));
+        limiter = new RateLimiterPostgres(postgres, (error?: Error) => {
+          if (!error) return resolve();
+          // Instances starting together all create the table: PostgreSQL can refuse all but one
+          // CREATE TABLE IF NOT EXISTS ('type ... already exists'). The table is there all the same.
+          if (!CONCURRENT_CREATE.has(String((error as { code?: unknown }).code))) return reject(error);
+          limiter = new RateLimiterPostgres({ ...postgres, tableCreated: true });
+          resolve();
+        });
       });
       return tableReady.then(() => {
         if (!limiter) throw new Error('rate limiter was not created');
