@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Kysely } from 'kysely';
 import { createBoundedCache } from '../crypto/index.ts';
@@ -33,7 +33,7 @@ export const TOKEN_CACHE_TTL_MS = 1_000;
 type TokenRow = { userId: string | null; tokenHash: Buffer; revokedAt: Date | null; expiresAt: Date | null };
 
 export function hashToken(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+  return hash('sha256', token, 'buffer');
 }
 
 function sameHash(expected: Buffer, token: string): boolean {

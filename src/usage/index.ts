@@ -16,6 +16,7 @@ export { csvLine, csvNumber, csvText, microToUsdText } from './csv.ts';
 export { type EventsQuery, eventsCsv, summaryCsv } from './events-export.ts';
 export type { RateLimitObservation, UsageMeter, UsageRecord } from './meter.ts';
 export {
+  carriesRateLimitHeadroom,
   type LimitHeadroom,
   parseDurationMs,
   type RateLimitHeadroom,

@@ -33,19 +33,16 @@ function reader(headers: HeaderSource): (name: string) => string | undefined {
   const record = headers as Readonly<Record<string, string | readonly string[] | number | undefined>>;
   const text = (value: string | readonly string[] | number) =>
     Array.isArray(value) ? String(value[0]) : String(value);
-  // Node and undici give header names in lower case: looked up directly, and a lower-cased copy is made
-  // only when a name is missing (a record written by hand may spell names in any case).
-  let lower: Map<string, string> | undefined;
+  // Node and undici give header names in lower case: looked up directly; only a name that is missing
+  // is looked for in any case (a record written by hand may spell names as it likes).
   return (name) => {
     const value = Object.hasOwn(record, name) ? record[name] : undefined;
     if (value !== undefined) return text(value);
-    if (!lower) {
-      lower = new Map();
-      for (const [key, entry] of Object.entries(record)) {
-        if (entry !== undefined) lower.set(key.toLowerCase(), text(entry));
-      }
+    for (const key in record) {
+      const entry = record[key];
+      if (key.length === name.length && entry !== undefined && key.toLowerCase() === name) return text(entry);
     }
-    return lower.get(name);
+    return undefined;
   };
 }
 
@@ -91,6 +88,29 @@ function rfc3339(value: string | undefined): string | null {
 function compact(headroom: RateLimitHeadroom): RateLimitHeadroom | undefined {
   const entries = Object.entries(headroom).filter(([, value]) => value !== undefined);
   return entries.length === 0 ? undefined : (Object.fromEntries(entries) as RateLimitHeadroom);
+}
+
+// The headers without which a provider's headroom cannot be read (every limit needs its remaining count).
+const REMAINING: Readonly<Record<string, readonly string[]>> = {
+  openai: ['x-ratelimit-remaining-requests', 'x-ratelimit-remaining-tokens'],
+  anthropic: ['requests', 'tokens', 'input-tokens', 'output-tokens'].map(
+    (name) => `anthropic-ratelimit-${name}-remaining`,
+  ),
+  mistral: [
+    'x-ratelimit-remaining-req-minute',
+    'x-ratelimit-remaining-tokens-minute',
+    'x-ratelimitbysize-remaining-minute',
+  ],
+};
+const IETF_REMAINING = ['ratelimit-remaining'];
+
+/**
+ * Whether a response says anything about headroom: a look-up or two, cheap enough for every response, so
+ * that the full reading can wait until the newest observation is written.
+ */
+export function carriesRateLimitHeadroom(provider: string, headers: HeaderSource): boolean {
+  const get = reader(headers);
+  return (REMAINING[provider] ?? IETF_REMAINING).some((name) => get(name) !== undefined);
 }
 
 export function readRateLimitHeadroom(

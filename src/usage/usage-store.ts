@@ -3,7 +3,7 @@ import { type Kysely, sql } from 'kysely';
 import type { PriceTable } from '../providers/prices/index.ts';
 import type { Tables } from '../store/index.ts';
 import type { RateLimitObservation, UsageMeter, UsageRecord } from './meter.ts';
-import { type RateLimitHeadroom, readRateLimitHeadroom } from './rate-limit-headroom.ts';
+import { carriesRateLimitHeadroom, type HeaderSource, readRateLimitHeadroom } from './rate-limit-headroom.ts';
 
 /**
  * The usage meter on the database. `record()` prices the call and queues it (no I/O on the caller's
@@ -50,7 +50,8 @@ interface PendingHeadroom {
   provider: string;
   credentialVersion: number | null;
   observedAt: Date;
-  headroom: RateLimitHeadroom;
+  /** As the provider sent them: read when written, so a response costs a look-up, not a parse. */
+  headers: HeaderSource;
 }
 
 /** Cost of one record in integer micro-USD, or null when it cannot be priced (unknown model or part). */
@@ -214,7 +215,12 @@ export function createUsageStore({
     `.execute(db);
   }
 
-  async function writeHeadroom(entries: PendingHeadroom[]): Promise<void> {
+  async function writeHeadroom(observed: PendingHeadroom[]): Promise<void> {
+    const entries = observed.flatMap((entry) => {
+      const headroom = readRateLimitHeadroom(entry.provider, entry.headers, entry.observedAt);
+      return headroom ? [{ ...entry, headroom }] : [];
+    });
+    if (entries.length === 0) return;
     // An older observation (from another instance, or a retry) never replaces a newer one.
     await sql`
       insert into usage_rate_limits (user_id, provider, credential_version, observed_at, headroom)
@@ -347,8 +353,8 @@ export function createUsageStore({
     headers,
     observedAt = clock(),
   }: RateLimitObservation): void {
-    const parsed = readRateLimitHeadroom(provider, headers, observedAt);
-    if (parsed) keepNewest({ userId, provider, credentialVersion, observedAt, headroom: parsed });
+    if (carriesRateLimitHeadroom(provider, headers))
+      keepNewest({ userId, provider, credentialVersion, observedAt, headers });
   }
 
   async function close(): Promise<void> {

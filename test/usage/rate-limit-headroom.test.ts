@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, simulatorKeys, startProviderSimulator } from '../../src/simulator/index.ts';
-import { parseDurationMs, readRateLimitHeadroom } from '../../src/usage/index.ts';
+import { carriesRateLimitHeadroom, parseDurationMs, readRateLimitHeadroom } from '../../src/usage/index.ts';
 
 /**
  * Rate-limit headroom read from the headers the simulated providers send (the formats of
@@ -91,6 +91,18 @@ describe('rate-limit headers', () => {
         NOW,
       ),
     ).toBeUndefined();
+  });
+
+  it('tells cheaply whether a response carries headroom, whatever the case of its header names', () => {
+    expect(carriesRateLimitHeadroom('openai', { 'X-RateLimit-Remaining-Tokens': '10' })).toBe(true);
+    expect(carriesRateLimitHeadroom('anthropic', { 'anthropic-ratelimit-requests-remaining': '9' })).toBe(
+      true,
+    );
+    expect(carriesRateLimitHeadroom('mistral', { 'x-ratelimit-remaining-req-minute': '59' })).toBe(true);
+    expect(carriesRateLimitHeadroom('runway', new Headers({ 'RateLimit-Remaining': '3' }))).toBe(true);
+    // A limit without its remaining count says nothing; nor does a provider that sends none.
+    expect(carriesRateLimitHeadroom('openai', { 'x-ratelimit-limit-requests': '5' })).toBe(false);
+    expect(carriesRateLimitHeadroom('google-gemini', { 'content-type': 'application/json' })).toBe(false);
   });
 
   it('parses OpenAI durations', () => {
