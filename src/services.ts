@@ -71,7 +71,8 @@ export function createServices(
         logger: log.child({ component: 'webhooks' }),
       });
   const eventSink = events ?? webhooks;
-  const usage = givenUsage ?? createUsageStore({ db: database.db, prices, clock, onError });
+  const usage =
+    givenUsage ?? createUsageStore({ db: database.db, pglite: database.pglite, prices, clock, onError });
   const budgets =
     givenBudgets ?? createBudgets({ db: database.db, prices, events: eventSink, clock, onError });
   // One limiter for the gateway and video submissions: a provider's per-user limit counts both.

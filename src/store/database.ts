@@ -12,6 +12,8 @@ export type DatabaseKind = 'postgres' | 'pglite';
 export interface Database {
   db: Kysely<Tables>;
   kind: DatabaseKind;
+  /** The embedded database behind `db` (kind 'pglite'), for what Kysely cannot say (COPY from memory). */
+  pglite?: PGlite;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export async function openDatabase({
   if (!SCHEMA_NAME.test(schema)) throw new RangeError('schema must be a lower-case SQL identifier');
   let db: Kysely<Tables>;
   let kind: DatabaseKind;
+  let pglite: PGlite | undefined;
   if (databaseUrl) {
     kind = 'postgres';
     if (schema !== 'public') {
@@ -72,10 +75,10 @@ export async function openDatabase({
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       location = join(dataDir, 'pgdata');
     }
-    const pglite = await PGlite.create(location, { parsers: { [INT8_OID]: (value: string) => value } });
+    pglite = await PGlite.create(location, { parsers: { [INT8_OID]: (value: string) => value } });
     db = new Kysely<Tables>({ dialect: new PGliteDialect({ pglite }) });
   }
-  const database: Database = { db, kind, close: () => db.destroy() };
+  const database: Database = { db, kind, ...(pglite ? { pglite } : {}), close: () => db.destroy() };
   if (migrate) {
     try {
       await migrateToLatest(db, schema);

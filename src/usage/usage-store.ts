@@ -1,14 +1,23 @@
 import { randomUUID } from 'node:crypto';
+import type { PGlite } from '@electric-sql/pglite';
 import { type Kysely, sql } from 'kysely';
 import type { PriceTable } from '../providers/prices/index.ts';
 import type { Tables } from '../store/index.ts';
+import {
+  ADD_TO_ROLLUP,
+  type BatchEvent,
+  copyBatch,
+  EVENT_COLUMNS,
+  ROLLUP_COLUMNS,
+} from './embedded-batch.ts';
 import type { RateLimitObservation, UsageMeter, UsageRecord } from './meter.ts';
 import { carriesRateLimitHeadroom, type HeaderSource, readRateLimitHeadroom } from './rate-limit-headroom.ts';
 
 /**
  * The usage meter on the database. `record()` prices the call and queues it (no I/O on the caller's
  * path); a background flush writes the queue in batches, each batch one statement that inserts the
- * events and adds them to the daily rollups, so events and rollups never disagree.
+ * events and adds them to the daily rollups, so events and rollups never disagree (on the embedded
+ * database, a COPY and an upsert in one transaction, falling back to that statement).
  *
  * Loss window on a crash: a graceful shutdown (close) writes everything. A process killed without one
  * loses what was still queued: at most `flushIntervalMs` (250 ms) of events, plus the batch being
@@ -20,6 +29,8 @@ import { carriesRateLimitHeadroom, type HeaderSource, readRateLimitHeadroom } fr
  */
 export interface UsageStoreOptions {
   db: Kysely<Tables>;
+  /** The embedded database behind `db`, when it is one: batches then go in by COPY (embedded-batch.ts). */
+  pglite?: Pick<PGlite, 'transaction'> | undefined;
   prices: PriceTable;
   clock?: () => Date;
   flushIntervalMs?: number;
@@ -39,11 +50,7 @@ export interface UsageStoreStats {
   failedFlushes: number;
 }
 
-interface PendingEvent {
-  id: string;
-  record: UsageRecord;
-  costMicroUsd: number | null;
-}
+type PendingEvent = BatchEvent;
 
 interface PendingHeadroom {
   userId: string;
@@ -126,6 +133,7 @@ function isDataError(error: unknown): boolean {
 
 export function createUsageStore({
   db,
+  pglite,
   prices,
   clock = () => new Date(),
   flushIntervalMs = 250,
@@ -147,6 +155,18 @@ export function createUsageStore({
   const stats = { written: 0, dropped: 0, rejected: 0, failedFlushes: 0 };
 
   async function writeBatch(batch: PendingEvent[]): Promise<void> {
+    if (pglite) {
+      try {
+        await copyBatch(pglite, db, batch, prices.version);
+        return;
+      } catch {
+        // Rolled back whole: the general statement below sorts it out (or fails the same way).
+      }
+    }
+    await writeStatement(batch);
+  }
+
+  async function writeStatement(batch: PendingEvent[]): Promise<void> {
     // One array per column (unnest): 20 parameters per statement whatever the batch size, so a batch
     // is parsed and planned as cheaply as one row.
     const column = <T>(pick: (event: PendingEvent) => T) => batch.map(pick);
@@ -180,9 +200,7 @@ export function createUsageStore({
     // instances) lock rollup rows in the same order and cannot deadlock.
     await sql`
       with inserted as (
-        insert into usage_events (user_id, occurred_at, id, provider, model, credential_version, request_id,
-          route, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-          video_seconds, images, resolution, cost_micro_usd, price_version, status, latency_ms, aborted)
+        insert into usage_events (${sql.raw(EVENT_COLUMNS)})
         select user_id, occurred_at, id, provider, model, credential_version, request_id, route,
           input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
           video_seconds, images, resolution, cost_micro_usd, ${prices.version}, status, latency_ms, aborted
@@ -191,9 +209,7 @@ export function createUsageStore({
         returning user_id, occurred_at, provider, model, input_tokens, output_tokens, cache_read_tokens,
           cache_write_tokens, reasoning_tokens, video_seconds, images, cost_micro_usd
       )
-      insert into usage_daily (user_id, day, provider, model, requests, input_tokens, output_tokens,
-        cache_read_tokens, cache_write_tokens, reasoning_tokens, video_seconds, images, cost_micro_usd,
-        unpriced_requests)
+      insert into usage_daily (${ROLLUP_COLUMNS})
       select user_id, (occurred_at at time zone 'UTC')::date, provider, coalesce(model, ''), count(*),
         sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
         sum(reasoning_tokens), sum(video_seconds), sum(images), coalesce(sum(cost_micro_usd), 0),
@@ -201,17 +217,7 @@ export function createUsageStore({
       from inserted
       group by 1, 2, 3, 4
       order by 1, 2, 3, 4
-      on conflict (user_id, day, provider, model) do update set
-        requests = usage_daily.requests + excluded.requests,
-        input_tokens = usage_daily.input_tokens + excluded.input_tokens,
-        output_tokens = usage_daily.output_tokens + excluded.output_tokens,
-        cache_read_tokens = usage_daily.cache_read_tokens + excluded.cache_read_tokens,
-        cache_write_tokens = usage_daily.cache_write_tokens + excluded.cache_write_tokens,
-        reasoning_tokens = usage_daily.reasoning_tokens + excluded.reasoning_tokens,
-        video_seconds = usage_daily.video_seconds + excluded.video_seconds,
-        images = usage_daily.images + excluded.images,
-        cost_micro_usd = usage_daily.cost_micro_usd + excluded.cost_micro_usd,
-        unpriced_requests = usage_daily.unpriced_requests + excluded.unpriced_requests
+      ${ADD_TO_ROLLUP}
     `.execute(db);
   }
 
@@ -248,7 +254,7 @@ export function createUsageStore({
   async function writeOneByOne(batch: PendingEvent[]): Promise<void> {
     for (const event of batch) {
       try {
-        await writeBatch([event]);
+        await writeStatement([event]);
         stats.written += 1;
       } catch (error) {
         if (!isDataError(error)) throw error;

@@ -2,7 +2,13 @@ import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs 
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPriceTable } from '../../src/providers/prices/index.ts';
-import { createUsageStore, deleteUsageOf, rateLimitsOf, type UsageRecord } from '../../src/usage/index.ts';
+import {
+  createUsageStore,
+  deleteUsageOf,
+  rateLimitsOf,
+  type UsageRecord,
+  type UsageStoreOptions,
+} from '../../src/usage/index.ts';
 import { databaseTargets, type TestDatabase } from '../support/databases.ts';
 
 /**
@@ -180,7 +186,7 @@ function flakyPlugin() {
   return { plugin, failNext: (when: 'before' | 'after') => (mode = when) };
 }
 
-describe.each(databaseTargets)('usage store on $name', ({ open }) => {
+describe.each(databaseTargets)('usage store on $name', ({ name, open }) => {
   let database: TestDatabase;
 
   beforeAll(async () => {
@@ -204,8 +210,30 @@ describe.each(databaseTargets)('usage store on $name', ({ open }) => {
     return row.cost_micro_usd;
   }
 
+  /**
+   * The embedded database's COPY path (the general statement on PostgreSQL), counting its batches and
+   * failures: a COPY that always failed would otherwise pass unseen, each batch rescued by the fallback.
+   */
+  function copyingStore(options: Partial<UsageStoreOptions> = {}) {
+    const seen = { batches: 0, failed: 0 };
+    const embedded = database.pglite;
+    const pglite = embedded && {
+      transaction: async <T>(work: Parameters<typeof embedded.transaction<T>>[0]) => {
+        seen.batches += 1;
+        try {
+          return await embedded.transaction(work);
+        } catch (error) {
+          seen.failed += 1;
+          throw error;
+        }
+      },
+    };
+    const store = createUsageStore({ db: database.db, pglite, prices, flushIntervalMs: 60_000, ...options });
+    return { store, seen };
+  }
+
   it('prices each provider as worked out by hand, and leaves unpriced calls null, never 0', async () => {
-    const store = createUsageStore({ db: database.db, prices, flushIntervalMs: 60_000 });
+    const { store } = copyingStore();
     for (const { record } of [...PRICED, ...UNPRICED]) store.record(record);
     await store.close();
     for (const { name, record, micro } of PRICED) {
@@ -233,7 +261,7 @@ describe.each(databaseTargets)('usage store on $name', ({ open }) => {
   });
 
   it('keeps rollups equal to a recount of the events, across days, users and batches', async () => {
-    const store = createUsageStore({ db: database.db, prices, flushIntervalMs: 60_000, batchSize: 7 });
+    const { store, seen: copy } = copyingStore({ batchSize: 7 });
     const models = [
       ['openai', 'gpt-4o-mini'],
       ['anthropic', 'claude-haiku-4-5'],
@@ -267,6 +295,8 @@ describe.each(databaseTargets)('usage store on $name', ({ open }) => {
     for (const record of records) store.record(record);
     await store.flush();
     expect(store.stats()).toMatchObject({ pending: 0, written: 300 });
+    // On the embedded database every batch of 7 went in by COPY, none by the fallback.
+    if (database.pglite) expect(copy).toEqual({ batches: 43, failed: 0 });
 
     const recount = await sql<Record<string, string>>`
       select user_id, to_char((occurred_at at time zone 'UTC')::date, 'YYYY-MM-DD') as day, provider,
@@ -340,7 +370,7 @@ describe.each(databaseTargets)('usage store on $name', ({ open }) => {
   });
 
   it('flushes in the background, and writes records that arrive after close', async () => {
-    const store = createUsageStore({ db: database.db, prices, flushIntervalMs: 20 });
+    const { store } = copyingStore({ flushIntervalMs: 20 });
     store.record(usage({ provider: 'mistral', model: 'mistral-small-latest', inputTokens: 10 }));
     await expect.poll(() => store.stats().written, { timeout: 2000, interval: 20 }).toBe(1);
     await store.close();
@@ -349,7 +379,7 @@ describe.each(databaseTargets)('usage store on $name', ({ open }) => {
   });
 
   it('stores text exactly, whatever characters it holds', async () => {
-    const store = createUsageStore({ db: database.db, prices, flushIntervalMs: 60_000 });
+    const { store } = copyingStore();
     const awkward = ['NULL', '', 'a\\b{c},"d"', "it's", 'line\nbreak', 'ünï😀'];
     for (const [index, text] of awkward.entries()) {
       store.record(
@@ -375,8 +405,71 @@ describe.each(databaseTargets)('usage store on $name', ({ open }) => {
     );
   });
 
+  it.runIf(name === 'pglite')(
+    'writes the same events and rollups by COPY as by the general statement',
+    async () => {
+      const awkward = ['tab\there', 'line\nbreak\r\n', 'back\\slash\\N', '\\N', 'NULL', '', 'ünï😀', '\\.'];
+      const records: UsageRecord[] = [];
+      for (const [index, text] of awkward.entries()) {
+        records.push(
+          usage({ provider: 'openai', model: text, requestId: `odd-${index}-${text}`, resolution: text }),
+          usage({ userId: text || 'empty', provider: 'openai', model: 'gpt-4o', requestId: `user-${index}` }),
+        );
+      }
+      records.push(
+        ...PRICED.map(({ record }) => record),
+        ...UNPRICED.map(({ record }) => record),
+        usage({ provider: 'luma', model: 'ray-2', videoSeconds: 0.1, requestId: 'video-a' }),
+        usage({ provider: 'luma', model: 'ray-2', videoSeconds: 0.2, requestId: 'video-b' }),
+        usage({ provider: 'openai', model: null, credentialVersion: null, status: 0, aborted: true }),
+        usage({
+          provider: 'openai',
+          model: 'gpt-4o-mini',
+          inputTokens: 2_147_483_647,
+          outputTokens: 2_147_483_647,
+          latencyMs: 0,
+          occurredAt: new Date('2026-11-20T23:59:59.999Z'),
+        }),
+        usage({
+          provider: 'openai',
+          model: 'gpt-4o-mini',
+          inputTokens: 2_147_483_647,
+          occurredAt: new Date('2026-11-21T00:00:00.000Z'),
+        }),
+      );
+      const snapshot = async () => {
+        const events = await sql<Record<string, unknown>>`
+        select user_id, occurred_at, provider, model, credential_version, request_id, route, input_tokens,
+          output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, video_seconds, images,
+          resolution, cost_micro_usd, price_version, status, latency_ms, aborted
+        from usage_events order by request_id, user_id, occurred_at
+      `.execute(database.db);
+        const daily = await sql<Record<string, unknown>>`
+        select * from usage_daily order by user_id, day, provider, model
+      `.execute(database.db);
+        return { events: events.rows, daily: daily.rows };
+      };
+
+      const statement = createUsageStore({ db: database.db, prices, flushIntervalMs: 60_000, batchSize: 9 });
+      for (const record of records) statement.record(record);
+      await statement.close();
+      const byStatement = await snapshot();
+      await sql`delete from usage_events`.execute(database.db);
+      await sql`delete from usage_daily`.execute(database.db);
+
+      const { store: copied, seen: copy } = copyingStore({ batchSize: 9 });
+      for (const record of records) copied.record(record);
+      await copied.close();
+      expect(copy).toEqual({ batches: Math.ceil(records.length / 9), failed: 0 });
+      const byCopy = await snapshot();
+      expect(byCopy.events).toHaveLength(records.length);
+      expect(byCopy).toEqual(byStatement);
+      expect(byCopy.daily.find((row) => row.model === '\\N')).toMatchObject({ requests: '1' });
+    },
+  );
+
   it("deletes a user's usage, and only theirs", async () => {
-    const store = createUsageStore({ db: database.db, prices, flushIntervalMs: 60_000 });
+    const { store } = copyingStore();
     store.record(usage({ userId: 'gone', provider: 'openai', model: 'gpt-4o', inputTokens: 1 }));
     store.record(usage({ userId: 'kept', provider: 'openai', model: 'gpt-4o', inputTokens: 1 }));
     store.observeRateLimits({
@@ -405,7 +498,7 @@ describe.each(databaseTargets)('usage store on $name', ({ open }) => {
   });
 
   it('keeps the newest observation per user and provider, in memory and in the table', async () => {
-    const store = createUsageStore({ db: database.db, prices, flushIntervalMs: 60_000 });
+    const { store } = copyingStore();
     const at = (second: number) => new Date(Date.UTC(2026, 10, 21, 12, 0, second));
     store.observeRateLimits({
       userId: 'alice',
@@ -470,12 +563,7 @@ describe.each(databaseTargets)('usage store on $name', ({ open }) => {
     );
     try {
       const errors: string[] = [];
-      const store = createUsageStore({
-        db: database.db,
-        prices,
-        flushIntervalMs: 60_000,
-        onError: (_error, message) => errors.push(message),
-      });
+      const { store, seen: copy } = copyingStore({ onError: (_error, message) => errors.push(message) });
       const kept = usage({ provider: 'openai', model: 'gpt-4o', inputTokens: 1000, requestId: 'kept' });
       store.record(kept);
       store.record(usage({ provider: 'openai', model: 'gpt-4o', inputTokens: 1000, requestId: 'refused' }));
@@ -483,6 +571,8 @@ describe.each(databaseTargets)('usage store on $name', ({ open }) => {
       await store.close();
       expect(store.stats()).toMatchObject({ pending: 0, written: 2, rejected: 1 });
       expect(errors).toEqual(['usage: the database refused an event of openai; left out']);
+      // The batch's COPY was refused and rolled back whole; the general statement sorted it out.
+      if (database.pglite) expect(copy).toEqual({ batches: 1, failed: 1 });
       const rows = await database.db
         .selectFrom('usage_events')
         .select(['request_id', 'model'])
