@@ -566,9 +566,12 @@ export function createGateway({
         if (out.length > 0 && !raw.write(out)) await drained(raw);
       }
       if (!raw.destroyed) {
-        const tail = capture.end();
-        if (tail.length > 0) raw.write(tail);
+        // A rewritten stream may hold a last part back; a body that is only read (a whole JSON answer,
+        // parsed for its usage) is read once it has gone, not while the client waits for its end.
+        const tail = capture.rewrites ? capture.end() : undefined;
+        if (tail && tail.length > 0) raw.write(tail);
         raw.end();
+        if (!tail) capture.end();
       }
     } catch (error) {
       if (!controller.signal.aborted) {
