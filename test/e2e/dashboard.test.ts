@@ -172,7 +172,10 @@ describe.skipIf(!hasChromium)('admin dashboard in Chromium', () => {
     await page.getByRole('link', { name: 'alice@studio.example' }).click();
     await expect.poll(() => heading().textContent(), POLL).toBe('User alice@studio.example');
     const credentials = page.locator('table').first();
-    expect((await credentials.locator('tbody th').allTextContents()).sort()).toEqual(['mistral', 'openai']);
+    // The credentials arrive with their own request, after the heading: wait for them.
+    await expect
+      .poll(async () => (await credentials.locator('tbody th').allTextContents()).sort(), POLL)
+      .toEqual(['mistral', 'openai']);
     await page.getByTestId('chart-model-requests').locator('.recharts-bar-rectangle').first().waitFor();
     const budget = page.locator('.stat', { has: page.locator('dt', { hasText: /^Budget/ }) });
     await expect.poll(() => budget.locator('.stat-value').textContent(), POLL).toBe('$25.00');

@@ -97,7 +97,8 @@ describe.each(databaseTargets)('canary leak scan on $name', (target) => {
     await attempt(() => vault.reveal({ userId, provider, purpose: canary }));
     // Tampering: a flipped byte in a stored blob that no reveal has cached yet.
     await attempt(() => vault.store({ userId, provider: 'mistral', credentials: { apiKey: canary } }));
-    await sql`update credentials set secret = overlay(secret placing '\\x00'::bytea from 90 for 1) where user_id = ${userId} and provider = 'mistral'`.execute(
+    // Every bit of one ciphertext byte is inverted (writing a fixed byte left it unchanged 1 time in 256).
+    await sql`update credentials set secret = set_byte(secret, 89, get_byte(secret, 89) # 255) where user_id = ${userId} and provider = 'mistral'`.execute(
       database.db,
     );
     await attempt(() => vault.reveal({ userId, provider: 'mistral', purpose: 'proxy' }));
