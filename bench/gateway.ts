@@ -5,10 +5,13 @@
  * adds at the median and p99, plain and streamed, at 1 and 16 connections.
  * The simulator (no injected latency) and `keyhaven serve` each run in their own process, as deployed; the
  * load generator runs here, on an undici Agent with one pooled connection per concurrent client.
- * Usage: node bench/gateway.ts [--quick] [--postgres postgres://...] [--redis redis://...] [--seconds 10] [--warmup 30]
+ * Usage: node bench/gateway.ts [--quick] [--postgres postgres://...] [--redis redis://...] [--seconds 10] [--rounds 5] [--warmup 30]
  *   [--log-level info] [--cpu-prof]
- *   [--only 'plain, 16'] [--reference] [--server-env NAME=value ...] [--node-flag --trace-gc ...]
+ *   [--only 'plain, 16'] [--reference] [--against ../other-checkout] [--server-env NAME=value ...]
+ *   [--node-flag --trace-gc ...]
  * --reference measures bench/reference-proxy.ts (a bare Fastify + undici proxy) in Keyhaven's place.
+ * --against also runs `keyhaven serve` from another checkout (a change's base, say) in the same rounds,
+ * and reports this checkout's CPU per request against it: a change measured beside its base.
  * (BENCH_QUICK=1 is --quick. Without --postgres the server uses the embedded database in a temp folder.)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -48,6 +51,8 @@ export interface GatewayBenchOptions {
   redisUrl?: string | undefined;
   /** Seconds of measurement per scenario and target (split over the rounds). */
   seconds?: number;
+  /** Rounds the measurement is split into (default 5; quick: 2). */
+  rounds?: number;
   /**
    * Seconds of load per scenario and target before the rounds (default 30; quick: 0.4). A fresh Node
    * process needs 10-30 s of steady load before V8's young generation has grown and its collections
@@ -63,6 +68,11 @@ export interface GatewayBenchOptions {
   serverNodeFlags?: readonly string[];
   /** Measures bench/reference-proxy.ts (a bare Fastify + undici proxy) in Keyhaven's place: the floor. */
   reference?: boolean;
+  /**
+   * Another checkout whose `keyhaven serve` is measured in the same rounds (a third target, same options):
+   * an A/B of two versions without the hour-to-hour drift of the machine between two runs.
+   */
+  against?: string | undefined;
   /** Runs only the scenarios whose name contains this text ("plain, 16", say): for profiling one path. */
   only?: string | undefined;
   progress?: (line: string) => void;
@@ -94,7 +104,7 @@ function cpuTimeMs(pid: number | undefined): number | undefined {
 const CLOCK_TICKS_PER_SECOND = 100;
 
 interface Target {
-  name: 'direct' | 'keyhaven';
+  name: 'direct' | 'keyhaven' | 'against';
   /** The process that serves this target (its CPU time is measured). */
   pid: number | undefined;
   origin: string;
@@ -180,6 +190,7 @@ interface ServerProcess {
 async function startServerProcess(
   simulatorEnv: Record<string, string>,
   options: GatewayBenchOptions,
+  cli = CLI,
 ): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'keyhaven-bench-'));
   const logFile = join(dataDir, 'server.log');
@@ -206,7 +217,7 @@ async function startServerProcess(
   const log = openSync(logFile, 'a');
   const child = spawn(
     process.execPath,
-    [...(options.serverNodeFlags ?? []), ...(options.reference ? [REFERENCE_PROXY] : [CLI, 'serve'])],
+    [...(options.serverNodeFlags ?? []), ...(options.reference ? [REFERENCE_PROXY] : [cli, 'serve'])],
     {
       stdio: ['ignore', log, 'inherit'],
       cwd: dataDir, // no .env from the checkout
@@ -341,6 +352,7 @@ export interface GatewayScenarioResult {
   /** p99 of every Keyhaven request - p99 of every direct request. */
   addedP99Ms: number;
   rounds: number;
+  against?: AgainstSummary;
 }
 
 interface TargetSummary {
@@ -350,6 +362,16 @@ interface TargetSummary {
   requests: number;
   /** CPU time of the serving process (Keyhaven, or the simulator for direct) per request, in µs. */
   cpuMicrosPerRequest: number | undefined;
+}
+
+/** With --against: the other checkout's server, and this one's figures as ratios to it. */
+export interface AgainstSummary {
+  checkout: string;
+  server: TargetSummary;
+  throughputRatio: number;
+  addedMedianMs: number;
+  /** This checkout's CPU per request / the other's, median of the rounds (below 1: this one is cheaper). */
+  cpuRatio: number | undefined;
 }
 
 function summarize(sample: Sample): TargetSummary {
@@ -371,10 +393,11 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
   const progress = options.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
   const quick = options.quick ?? false;
   const seconds = options.seconds ?? (quick ? 1.2 : 10);
-  const rounds = quick ? 2 : 5;
+  const rounds = options.rounds ?? (quick ? 2 : 5);
   const warmupMs = (options.warmupSeconds ?? (quick ? 0.4 : 30)) * 1000;
   const simulator = await startSimulatorProcess();
   let server: ServerProcess | undefined;
+  let other: ServerProcess | undefined;
   const scenarios: GatewayScenarioResult[] = [];
   let logBytes = 0;
   try {
@@ -399,6 +422,16 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       },
     ];
+    if (options.against) {
+      other = await startServerProcess(simulator.env, options, resolve(options.against, 'src/cli/main.ts'));
+      targets.push({
+        name: 'against',
+        pid: other.child.pid,
+        origin: other.url,
+        path: '/v1/openai/chat/completions',
+        headers: { authorization: `Bearer ${await seedUser(other)}`, 'content-type': 'application/json' },
+      });
+    }
     progress(
       `load begins ${((performance.now() - spawned) / 1000).toFixed(1)} s after the server was spawned`,
     );
@@ -412,11 +445,20 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
         const check = stream ? streamCheck : plainCheck;
         const name = `chat completions, ${stream ? 'streamed' : 'plain'}, ${connections} connection${connections > 1 ? 's' : ''}`;
         if (options.only !== undefined && !name.includes(options.only)) continue;
-        // Warm up both paths: connections, JIT, the credential cache, the young generation's size.
-        for (const target of targets) await load(target, body, connections, warmupMs, check);
-        const samples: Record<Target['name'], Sample[]> = { direct: [], keyhaven: [] };
+        // Warm up every path: connections, JIT, the credential cache, the young generation's size; in
+        // slices of at most 2 s taken in turn, so that no server sits idle long enough (8 s) for V8's
+        // memory reducer to start its young generation over.
+        const slices = Math.max(1, Math.ceil(warmupMs / 2000));
+        for (let slice = 0; slice < slices; slice += 1) {
+          for (const target of targets) await load(target, body, connections, warmupMs / slices, check);
+        }
+        const samples: Record<Target['name'], Sample[]> = { direct: [], keyhaven: [], against: [] };
         for (let round = 0; round < rounds; round += 1) {
-          for (const target of targets) {
+          // With a third target, the two servers swap places every round: neither always follows direct.
+          const order =
+            round % 2 === 1 && targets.length === 3 ? [targets[0], targets[2], targets[1]] : targets;
+          for (const target of order) {
+            if (!target) continue;
             samples[target.name].push(
               await load(target, body, connections, (seconds * 1000) / rounds, check),
             );
@@ -429,9 +471,17 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
           if (!keyhavenRound) throw new Error('a round without its Keyhaven sample');
           const direct = summarize(directRound);
           const keyhaven = summarize(keyhavenRound);
+          const againstRound = samples.against[index];
+          const against = againstRound ? summarize(againstRound) : undefined;
           return {
             ratio: keyhaven.requestsPerSecond / direct.requestsPerSecond,
             addedMedian: keyhaven.medianMs - direct.medianMs,
+            againstRatio: against ? against.requestsPerSecond / direct.requestsPerSecond : Number.NaN,
+            againstAddedMedian: against ? against.medianMs - direct.medianMs : Number.NaN,
+            cpuRatio:
+              against?.cpuMicrosPerRequest && keyhaven.cpuMicrosPerRequest !== undefined
+                ? keyhaven.cpuMicrosPerRequest / against.cpuMicrosPerRequest
+                : Number.NaN,
           };
         });
         const direct = summarize(merge(samples.direct));
@@ -447,10 +497,26 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
           addedP99Ms: keyhaven.p99Ms - direct.p99Ms,
           rounds,
         };
+        if (options.against) {
+          const cpuRatio = median(perRound.map((round) => round.cpuRatio));
+          result.against = {
+            checkout: options.against,
+            server: summarize(merge(samples.against)),
+            throughputRatio: median(perRound.map((round) => round.againstRatio)),
+            addedMedianMs: median(perRound.map((round) => round.againstAddedMedian)),
+            cpuRatio: Number.isNaN(cpuRatio) ? undefined : cpuRatio,
+          };
+        }
         scenarios.push(result);
         progress(
           `${name}: ${options.reference ? 'reference proxy' : 'keyhaven'} ${formatNumber(keyhaven.requestsPerSecond)} req/s, direct ${formatNumber(direct.requestsPerSecond)} req/s (${(result.throughputRatio * 100).toFixed(0)}%), added median ${result.addedMedianMs.toFixed(3)} ms, p99 ${result.addedP99Ms.toFixed(3)} ms, server CPU ${keyhaven.cpuMicrosPerRequest?.toFixed(0) ?? '?'} µs/request (simulator ${direct.cpuMicrosPerRequest?.toFixed(0) ?? '?'})`,
         );
+        if (result.against) {
+          const { server: base, cpuRatio } = result.against;
+          progress(
+            `${name}: against ${options.against}: ${formatNumber(base.requestsPerSecond)} req/s (${(result.against.throughputRatio * 100).toFixed(0)}%), added median ${result.against.addedMedianMs.toFixed(3)} ms, p99 ${(base.p99Ms - direct.p99Ms).toFixed(3)} ms, server CPU ${base.cpuMicrosPerRequest?.toFixed(0) ?? '?'} µs/request; this checkout's CPU per request ${cpuRatio === undefined ? '?' : `${cpuRatio.toFixed(3)}x`} its own (median of rounds)`,
+          );
+        }
       }
     }
     logBytes = readFileSync(server.logFile).length;
@@ -459,6 +525,7 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
     copyFileSync(server.logFile, resolve('bench/results/gateway-server.log'));
   } finally {
     if (server) await server.close();
+    if (other) await other.close();
     await stop(simulator.child);
   }
   const database = options.reference
@@ -522,11 +589,13 @@ if (import.meta.main) {
       postgres: { type: 'string' },
       redis: { type: 'string' },
       seconds: { type: 'string' },
+      rounds: { type: 'string' },
       warmup: { type: 'string' },
       'log-level': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       only: { type: 'string' },
       reference: { type: 'boolean', default: false },
+      against: { type: 'string' },
       'server-env': { type: 'string', multiple: true },
       'node-flag': { type: 'string', multiple: true },
     },
@@ -547,10 +616,12 @@ if (import.meta.main) {
     postgresUrl: values.postgres,
     redisUrl: values.redis,
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
+    ...(values.rounds ? { rounds: Number(values.rounds) } : {}),
     ...(values.warmup ? { warmupSeconds: Number(values.warmup) } : {}),
     logLevel: values['log-level'],
     only: values.only,
     reference: values.reference,
+    against: values.against,
     serverEnv,
     serverNodeFlags: nodeFlags,
   });

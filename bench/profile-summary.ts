@@ -53,19 +53,41 @@ export function summarizeProfile(profile: Profile, { top = 40, afterSeconds = 0 
     const where = place(frame.url);
     byPlace.set(where, (byPlace.get(where) ?? 0) + micros);
   }
-  const lines = (entries: Map<string, number>) =>
+  // Inclusive time: a sample counts for every function on its stack (once each, however deep the
+  // recursion), as a share of the busy time (idle samples left out), so a caller's whole cost shows.
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const byStack = new Map<string, number>();
+  let busy = 0;
+  for (const [id, micros] of selfMicros) {
+    if (byId.get(id)?.callFrame.functionName === '(idle)') continue;
+    busy += micros;
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+      const frame = byId.get(at)?.callFrame;
+      if (!frame || frame.functionName === '(root)') continue;
+      const name = `${frame.functionName || '(anonymous)'} ${place(frame.url)}:${frame.lineNumber + 1}`;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      byStack.set(name, (byStack.get(name) ?? 0) + micros);
+    }
+  }
+  const lines = (entries: Map<string, number>, of = total) =>
     [...entries]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([name, micros]) => `${((micros / total) * 100).toFixed(1).padStart(5)}%  ${name}`);
+      .map(([name, micros]) => `${((micros / of) * 100).toFixed(1).padStart(5)}%  ${name}`);
   return [
-    `${(total / 1e6).toFixed(2)} s sampled after the first ${afterSeconds} s (of ${(elapsed / 1e6).toFixed(2)} s)`,
+    `${(total / 1e6).toFixed(2)} s sampled after the first ${afterSeconds} s (of ${(elapsed / 1e6).toFixed(2)} s), ${(busy / 1e6).toFixed(2)} s of them busy`,
     '',
     'self time by file or package:',
     ...lines(byPlace),
     '',
     'self time by function:',
     ...lines(byFunction),
+    '',
+    'inclusive time by function, as a share of the busy time:',
+    ...lines(byStack, busy),
   ].join('\n');
 }
 

@@ -26,7 +26,12 @@ export function createBoundedCache<K, V>({
   onEvict,
   now = Date.now,
 }: BoundedCacheOptions<V>): BoundedCache<K, V> {
-  const entries = new Map<K, { value: V; expiresAt: number }>();
+  // Map order is the recency order. `placed` counts placements (sets and moves to the newest end): an
+  // entry placed fewer than half the capacity ago is far from eviction and a read leaves it where it is,
+  // which spares the delete and re-insert on the reads of a few hot keys (every gateway call).
+  const entries = new Map<K, { value: V; expiresAt: number; placed: number }>();
+  let placed = 0;
+  const recentSpan = Math.max(1, Math.floor(maxEntries / 2));
   const drop = (key: K) => {
     const entry = entries.get(key);
     if (!entry) return;
@@ -41,8 +46,12 @@ export function createBoundedCache<K, V>({
         drop(key);
         return undefined;
       }
-      entries.delete(key);
-      entries.set(key, entry);
+      if (placed - entry.placed >= recentSpan) {
+        entries.delete(key);
+        placed += 1;
+        entry.placed = placed;
+        entries.set(key, entry);
+      }
       return entry.value;
     },
     set(key, value) {
@@ -54,7 +63,8 @@ export function createBoundedCache<K, V>({
       if (previous && previous.value !== value) drop(key);
       // Map keeps an existing key's place: delete first so a re-set entry becomes the most recent.
       entries.delete(key);
-      entries.set(key, { value, expiresAt: now() + ttlMs });
+      placed += 1;
+      entries.set(key, { value, expiresAt: now() + ttlMs, placed });
       while (entries.size > maxEntries) {
         const oldest = entries.keys().next();
         if (oldest.done) break;

@@ -165,6 +165,22 @@ describe('createBoundedCache', () => {
     return { cache, evicted };
   }
 
+  it('keeps a key that is read all the time while others come and go, however many there are', () => {
+    // A read moves a key to the newest end only once it has drifted into the older half, so the hot key
+    // of a busy gateway costs no re-insert per read, yet is never the one evicted.
+    const { cache, evicted } = recordingCache({ maxEntries: 8 });
+    cache.set('hot', 'hot');
+    for (let index = 0; index < 200; index += 1) {
+      expect(cache.get('hot')).toBe('hot');
+      cache.set(`cold-${index}`, `cold-${index}`);
+    }
+    expect(evicted).not.toContain('hot');
+    expect(evicted).toHaveLength(200 - 7);
+    // The cold keys leave oldest first.
+    expect(evicted.slice(0, 3)).toEqual(['cold-0', 'cold-1', 'cold-2']);
+    expect(cache.size).toBe(8);
+  });
+
   it('hands every value that leaves to onEvict: LRU, TTL, replace, delete, deleteWhere, clear', () => {
     const time = clock();
     const { cache, evicted } = recordingCache({ maxEntries: 3, now: time.now });

@@ -90,7 +90,9 @@ export function createCredentialCache({
 }
 
 function fieldsOf(entry: CachedCredential): Record<string, string> {
-  return Object.fromEntries([...entry.fields].map(([name, value]) => [name, value.toString('utf8')]));
+  const fields: Record<string, string> = {};
+  for (const [name, value] of entry.fields) fields[name] = value.toString('utf8');
+  return fields;
 }
 
 export type CredentialCache = ReturnType<typeof createCredentialCache>;

@@ -28,15 +28,24 @@ const CLIENT_CREDENTIALS = new Set(['authorization', 'x-api-key', 'x-goog-api-ke
 /** The framing of the request is recomputed by the HTTP client from the body it sends. */
 const REQUEST_FRAMING = new Set(['host', 'content-length', 'expect']);
 
-function connectionTokens(headers: Readonly<Record<string, unknown>>): Set<string> {
+/** The few Connection values seen in practice ("keep-alive", "close"), parsed once each. */
+const parsedConnections = new Map<string, ReadonlySet<string>>();
+
+function connectionTokens(headers: Readonly<Record<string, unknown>>): ReadonlySet<string> {
   const value = headers.connection;
   const text = Array.isArray(value) ? value.join(',') : typeof value === 'string' ? value : '';
-  return new Set(
-    text
-      .split(',')
-      .map((token) => token.trim().toLowerCase())
-      .filter(Boolean),
-  );
+  let tokens = parsedConnections.get(text);
+  if (!tokens) {
+    tokens = new Set(
+      text
+        .split(',')
+        .map((token) => token.trim().toLowerCase())
+        .filter(Boolean),
+    );
+    if (parsedConnections.size >= 32) parsedConnections.clear();
+    parsedConnections.set(text, tokens);
+  }
+  return tokens;
 }
 
 export function upstreamRequestHeaders(

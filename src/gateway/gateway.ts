@@ -526,11 +526,9 @@ export function createGateway({
     }
 
     reply.hijack();
-    const responseHeaders: Record<string, HeaderValue> = {
-      ...clientResponseHeaders(upstream.headers, {
-        dropContentLength: capture.rewrites || errorBody !== undefined,
-      }),
-    };
+    const responseHeaders = clientResponseHeaders(upstream.headers, {
+      dropContentLength: capture.rewrites || errorBody !== undefined,
+    });
     if (errorBody) responseHeaders['content-length'] = String(errorBody.length);
     for (const [name, value] of Object.entries(reply.getHeaders())) {
       if (value !== undefined) responseHeaders[name] = Array.isArray(value) ? value : String(value);

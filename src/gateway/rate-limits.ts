@@ -85,27 +85,41 @@ export function createRateLimiter({
     return tableReady.then(() => new RateLimiterPostgres({ ...postgres, tableCreated: true }));
   }
 
+  // The limiters already built, by prefix: a call takes its limiter without waiting on a promise.
+  const built = new Map<string, RateLimiterAbstract>();
+
   function limiter(provider: string, window: (typeof WINDOWS)[number], points: number) {
     const prefix = `${keyPrefix}:${provider}:${window.window}:${points}`;
+    const ready = built.get(prefix);
+    if (ready) return ready;
     let found = limiters.get(prefix);
     if (!found) {
       found = build(prefix, points, window.seconds);
-      found.catch(() => limiters.delete(prefix));
+      found.then(
+        (made) => built.set(prefix, made),
+        () => limiters.delete(prefix),
+      );
       limiters.set(prefix, found);
     }
     return found;
   }
 
+  function consumeIn(provider: string, window: (typeof WINDOWS)[number], points: number, userId: string) {
+    const found = limiter(provider, window, points);
+    return found instanceof Promise ? found.then((made) => made.consume(userId)) : found.consume(userId);
+  }
+
   return {
     async consume(userId, provider) {
       const limits = limitsFor(provider);
-      const windows = WINDOWS.flatMap((window) => {
+      const windows: ((typeof WINDOWS)[number] & { points: number })[] = [];
+      for (const window of WINDOWS) {
         const points = limits[window.field];
-        return points === undefined ? [] : [{ ...window, points }];
-      });
+        if (points !== undefined) windows.push({ ...window, points });
+      }
       // The windows are asked at once: one round trip to a shared store per call, not one per window.
       const outcomes = await Promise.allSettled(
-        windows.map(async (window) => (await limiter(provider, window, window.points)).consume(userId)),
+        windows.map((window) => consumeIn(provider, window, window.points, userId)),
       );
       let remaining = Number.POSITIVE_INFINITY;
       let refusal: { window: (typeof windows)[number]; wait: number } | undefined;

@@ -76,8 +76,15 @@ export function createProviderRegistry({
     return definition;
   }
 
+  // The variable's name is worked out once per provider; its value is read on every call (it may change).
+  const variables = new Map<string, string>();
   function baseURL(id: string): string {
-    const override = env[baseURLVariable(id)]?.trim();
+    let variable = variables.get(id);
+    if (variable === undefined) {
+      variable = baseURLVariable(id);
+      if (byId.has(id)) variables.set(id, variable);
+    }
+    const override = env[variable]?.trim();
     return override || require(id).defaultBaseURL;
   }
 

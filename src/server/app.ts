@@ -123,9 +123,11 @@ export async function buildServer({
   await registerCors(server, keyhaven.config.corsOrigins);
   server.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (request.routeOptions.url?.startsWith('/v1/')) {
+    // routeOptions is a getter that builds a new object on every read: read once.
+    const { config } = request.routeOptions;
+    if (config.url?.startsWith('/v1/')) {
       // Passthrough routes take the token where each provider's SDK sends its API key.
-      const tokenFrom = request.routeOptions.config.gatewayTokenFrom;
+      const tokenFrom = config.gatewayTokenFrom;
       request.principal = tokenFrom
         ? await tokens.authenticateToken(gatewayToken(request.headers, tokenFrom))
         : await tokens.authenticate(request.headers.authorization);

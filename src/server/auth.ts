@@ -157,9 +157,7 @@ export function createTokenService({
     onEvict: () => {},
   });
 
-  async function tokenRow(id: string): Promise<TokenRow | undefined> {
-    const cached = rows.get(id);
-    if (cached) return cached;
+  async function readTokenRow(id: string): Promise<TokenRow | undefined> {
     const row = await db
       .selectFrom('tokens')
       .select(['user_id', 'token_hash', 'revoked_at', 'expires_at'])
@@ -189,7 +187,8 @@ export function createTokenService({
       throw unauthorized();
     }
     const tokenId = userToken[1];
-    const row = await tokenRow(tokenId);
+    // A cached row is used as it is, without a promise in between (this runs on every gateway call).
+    const row = rows.get(tokenId) ?? (await readTokenRow(tokenId));
     if (!row || row.userId === null || !sameHash(row.tokenHash, token)) throw unauthorized();
     if (row.revokedAt !== null || (row.expiresAt !== null && row.expiresAt <= clock())) throw unauthorized();
     return { kind: 'user', userId: row.userId, tokenId };

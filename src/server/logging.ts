@@ -48,14 +48,20 @@ export interface LoggerOptions {
 let stdout: pino.DestinationStream | undefined;
 
 /**
- * Standard output (one destination per process), written in blocks of 4 KiB: a line written on its own
+ * Standard output (one destination per process), written in blocks of 32 KiB: a line written on its own
  * is a system call per request (and a wake-up of whatever reads the pipe), which cost more than making
  * the line. Writes stay synchronous (no thread-pool round trip); a line waits at most 100 ms, and what is
  * pending is written when the process exits, so only a killed process (SIGKILL) loses the last 100 ms.
  */
 function bufferedStdout(): pino.DestinationStream {
   if (!stdout) {
-    const destination = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 100 });
+    const destination = pino.destination({
+      dest: 1,
+      sync: true,
+      minLength: 32 * 1024,
+      maxWrite: 64 * 1024,
+      periodicFlush: 100,
+    });
     process.once('exit', () => destination.flushSync());
     stdout = destination;
   }

@@ -41,8 +41,11 @@ export interface WebOptions {
  * reaches the embedding page as a readable 401 instead of an opaque CORS failure.
  */
 export async function registerCors(server: FastifyInstance, corsOrigins: readonly string[]): Promise<void> {
+  // No origins: same origin only, which needs no CORS headers at all; the plugin would still run its
+  // hook on every request (gateway calls included) to find that out.
+  if (corsOrigins.length === 0) return;
   await server.register(fastifyCors, {
-    origin: corsOrigins.length === 0 ? false : [...corsOrigins],
+    origin: [...corsOrigins],
     methods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'],
     allowedHeaders: ['authorization', 'content-type'],
     exposedHeaders: ['x-request-id', 'x-keyhaven-credential', 'retry-after'],
