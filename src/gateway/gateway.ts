@@ -412,6 +412,20 @@ export function createGateway({
     raw.once('close', onClose);
 
     let recorded = false;
+    // The provider's answer headers, once there is an answer: their rate-limit headroom is noted with the
+    // usage, after the response has gone (it is not on the client's path).
+    let answered: Dispatcher.ResponseData['headers'] | undefined;
+    const noteHeadroom = () => {
+      if (!answered) return;
+      // The provider's own rate-limit headroom for this credential (GET /v1/users/:userId/usage/rate-limits).
+      usage.observeRateLimits?.({
+        userId,
+        provider: route.provider,
+        credentialVersion: credential.version,
+        headers: answered,
+      });
+      answered = undefined;
+    };
     const record = (
       status: number,
       captured: ReturnType<ReturnType<typeof createUsageCapture>['result']>,
@@ -419,6 +433,7 @@ export function createGateway({
     ) => {
       if (recorded) return;
       recorded = true;
+      noteHeadroom();
       const usageRecord: UsageRecord = {
         userId,
         provider: route.provider,
@@ -472,13 +487,7 @@ export function createGateway({
 
     const status = upstream.statusCode;
     if (status === 429) metrics.rateLimited(route.provider, 'upstream');
-    // The provider's own rate-limit headroom for this credential (GET /v1/users/:userId/usage/rate-limits).
-    usage.observeRateLimits?.({
-      userId,
-      provider: route.provider,
-      credentialVersion: credential.version,
-      headers: upstream.headers,
-    });
+    answered = upstream.headers;
     const contentType = headerText(upstream.headers['content-type']);
     const capture = createUsageCapture({
       dialect: route.usage,
@@ -507,6 +516,7 @@ export function createGateway({
           return;
         }
         raw.off('close', onClose);
+        noteHeadroom();
         metrics.upstreamError(route.provider, 'body');
         request.log.warn({ err: error, provider: route.provider }, 'upstream error body could not be read');
         throw new KeyhavenError('provider_unavailable', 'the provider answer could not be read', {

@@ -120,6 +120,11 @@ export async function buildServer({
   server.addHook('onReady', async () => services.start());
   server.addHook('onClose', async () => services.close());
 
+  // Properties the hooks and routes set on a request, declared up front: every request object then has
+  // the same shape from birth, instead of changing hidden class when one is first set (which makes the
+  // framework's request handling polymorphic).
+  server.decorateRequest('principal', undefined);
+  server.decorateRequest('metricsProvider', undefined);
   await registerCors(server, keyhaven.config.corsOrigins);
   server.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
