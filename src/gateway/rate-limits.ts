@@ -49,7 +49,8 @@ export function createRateLimiter({
   limitsFor,
   keyPrefix = 'kh',
 }: RateLimiterOptions): ProviderRateLimiter {
-  const limiters = new Map<string, Promise<RateLimiterAbstract>>();
+  // By prefix: the limiter while it is being built, then the limiter itself (taken without a promise).
+  const limiters = new Map<string, RateLimiterAbstract | Promise<RateLimiterAbstract>>();
   // The library creates its PostgreSQL table itself; the first limiter does it, the others wait for it.
   let tableReady: Promise<void> | undefined;
 
@@ -85,21 +86,17 @@ export function createRateLimiter({
     return tableReady.then(() => new RateLimiterPostgres({ ...postgres, tableCreated: true }));
   }
 
-  // The limiters already built, by prefix: a call takes its limiter without waiting on a promise.
-  const built = new Map<string, RateLimiterAbstract>();
-
   function limiter(provider: string, window: (typeof WINDOWS)[number], points: number) {
     const prefix = `${keyPrefix}:${provider}:${window.window}:${points}`;
-    const ready = built.get(prefix);
-    if (ready) return ready;
     let found = limiters.get(prefix);
     if (!found) {
-      found = build(prefix, points, window.seconds);
-      found.then(
-        (made) => built.set(prefix, made),
+      const building = build(prefix, points, window.seconds);
+      building.then(
+        (made) => limiters.set(prefix, made),
         () => limiters.delete(prefix),
       );
-      limiters.set(prefix, found);
+      limiters.set(prefix, building);
+      found = building;
     }
     return found;
   }
