@@ -452,6 +452,10 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
         for (let slice = 0; slice < slices; slice += 1) {
           for (const target of targets) await load(target, body, connections, warmupMs / slices, check);
         }
+        // A profile's figures for the rounds alone: profile-summary --after <this> --requests <count>.
+        progress(
+          `${name}: rounds begin ${((performance.now() - spawned) / 1000).toFixed(1)} s after the server was spawned`,
+        );
         const samples: Record<Target['name'], Sample[]> = { direct: [], keyhaven: [], against: [] };
         for (let round = 0; round < rounds; round += 1) {
           // With a third target, the two servers swap places every round: neither always follows direct.
