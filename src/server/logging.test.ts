@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { lazyChildLogger, loggerOptions } from './logging.ts';
+import { LineBlocks, lazyChildLogger, loggerOptions } from './logging.ts';
 
 /** Request loggers are made on first use; what they write still carries the request id and is redacted. */
 function serverWithLines() {
@@ -80,5 +80,34 @@ describe('standard output', () => {
     expect(code).toBe(0);
     // Not held back until the 4 KiB block filled: the first line came before the wait ended.
     expect(events).toEqual(['first line', 'waited', 'last line']);
+  });
+});
+
+describe('log line blocks', () => {
+  it('hands 32 KiB of lines to the destination as one write, and a lone line after at most 100 ms', async () => {
+    const writes: string[] = [];
+    const blocks = new LineBlocks({ write: (text: string) => writes.push(text) > 0 });
+    const line = `${JSON.stringify({ msg: 'request completed', pad: 'x'.repeat(300) })}\n`;
+    const perBlock = Math.ceil((32 * 1024) / line.length);
+    for (let index = 0; index < perBlock * 2; index += 1) blocks.write(line);
+    expect(writes).toHaveLength(2);
+    expect(writes[0]).toBe(line.repeat(perBlock));
+    blocks.write('last\n');
+    expect(writes).toHaveLength(2);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(writes).toEqual([line.repeat(perBlock), line.repeat(perBlock), 'last\n']);
+  });
+
+  it('writes what is pending on flushSync, then flushes the destination', () => {
+    const calls: string[] = [];
+    const blocks = new LineBlocks({
+      write: (text: string) => calls.push(`write ${text}`) > 0,
+      flushSync: () => calls.push('flushSync'),
+    });
+    blocks.write('a\n');
+    blocks.write('b\n');
+    blocks.flushSync();
+    blocks.flushSync();
+    expect(calls).toEqual(['write a\nb\n', 'flushSync', 'flushSync']);
   });
 });
