@@ -6,7 +6,7 @@
  * The simulator (no injected latency) and `keyhaven serve` each run in their own process, as deployed; the
  * load generator runs here, on an undici Agent with one pooled connection per concurrent client.
  * Usage: node bench/gateway.ts [--quick] [--postgres postgres://...] [--redis redis://...] [--seconds 10] [--rounds 5] [--warmup 30]
- *   [--log-level info] [--cpu-prof]
+ *   [--log-level info] [--cpu-prof] [--alloc-prof]
  *   [--only 'plain, 16'] [--reference] [--against ../other-checkout] [--server-env NAME=value ...]
  *   [--node-flag --trace-gc ...]
  * --reference measures bench/reference-proxy.ts (a bare Fastify + undici proxy) in Keyhaven's place.
@@ -16,7 +16,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,6 +38,8 @@ import { type BenchRow, formatNumber, writeResults } from './results.ts';
 
 const CLI = resolve(import.meta.dirname, '../src/cli/main.ts');
 const REFERENCE_PROXY = resolve(import.meta.dirname, 'reference-proxy.ts');
+const ALLOC_SAMPLER = resolve(import.meta.dirname, 'alloc-sampler.ts');
+const PROFILES = resolve(import.meta.dirname, 'results/profiles');
 const MODEL = 'gpt-4o-mini';
 const PLAIN_BODY = JSON.stringify({
   model: MODEL,
@@ -73,6 +84,11 @@ export interface GatewayBenchOptions {
    * an A/B of two versions without the hour-to-hour drift of the machine between two runs.
    */
   against?: string | undefined;
+  /**
+   * Samples the servers' allocations over each scenario's rounds (bench/alloc-sampler.ts), written to
+   * bench/results/profiles/alloc-<pid>-<n>.json for bench/profile-summary.ts.
+   */
+  allocProf?: boolean;
   /** Runs only the scenarios whose name contains this text ("plain, 16", say): for profiling one path. */
   only?: string | undefined;
   progress?: (line: string) => void;
@@ -211,13 +227,19 @@ async function startServerProcess(
       ? { DATABASE_URL: options.postgresUrl, KEYHAVEN_DATABASE_SCHEMA: schema }
       : {}),
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
+    ...(options.allocProf ? { BENCH_ALLOC_PROF_DIR: PROFILES } : {}),
     ...options.serverEnv,
   };
+  if (options.allocProf) mkdirSync(PROFILES, { recursive: true });
   // Logs go to a file, as a deployed server's stdout would: written for real, read by nobody here.
   const log = openSync(logFile, 'a');
   const child = spawn(
     process.execPath,
-    [...(options.serverNodeFlags ?? []), ...(options.reference ? [REFERENCE_PROXY] : [cli, 'serve'])],
+    [
+      ...(options.serverNodeFlags ?? []),
+      ...(options.allocProf ? [`--import=${ALLOC_SAMPLER}`] : []),
+      ...(options.reference ? [REFERENCE_PROXY] : [cli, 'serve']),
+    ],
     {
       stdio: ['ignore', log, 'inherit'],
       cwd: dataDir, // no .env from the checkout
@@ -250,6 +272,21 @@ async function startServerProcess(
       }
     },
   };
+}
+
+const allocationToggles = new Map<number, number>();
+
+/**
+ * Starts or stops bench/alloc-sampler.ts in each server (SIGUSR2); returns the files that stopping writes.
+ */
+function toggleAllocationSampling(servers: readonly Target[]): string[] {
+  return servers.flatMap((server) => {
+    if (server.pid === undefined) return [];
+    const toggles = (allocationToggles.get(server.pid) ?? 0) + 1;
+    allocationToggles.set(server.pid, toggles);
+    process.kill(server.pid, 'SIGUSR2');
+    return toggles % 2 === 0 ? [join(PROFILES, `alloc-${server.pid}-${toggles / 2}.json`)] : [];
+  });
 }
 
 /** A user with the simulator's OpenAI key stored (validated against the simulator) and a user token. */
@@ -457,6 +494,8 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
           `${name}: rounds begin ${((performance.now() - spawned) / 1000).toFixed(1)} s after the server was spawned`,
         );
         const samples: Record<Target['name'], Sample[]> = { direct: [], keyhaven: [], against: [] };
+        const servers = targets.filter((target) => target.name !== 'direct');
+        if (options.allocProf) toggleAllocationSampling(servers);
         for (let round = 0; round < rounds; round += 1) {
           // With a third target, the two servers swap places every round: neither always follows direct.
           const order =
@@ -467,6 +506,15 @@ export async function benchGateway(options: GatewayBenchOptions = {}): Promise<{
               await load(target, body, connections, (seconds * 1000) / rounds, check),
             );
           }
+        }
+        if (options.allocProf) {
+          const files = toggleAllocationSampling(servers);
+          await waitFor(
+            async () => files.every((file) => existsSync(file)),
+            'the allocation profiles',
+            30_000,
+          );
+          progress(`${name}: allocation profiles ${files.join(', ')}`);
         }
         // Other processes on the machine come and go: each round compares the two paths measured
         // back to back, and the median round is reported.
@@ -597,6 +645,7 @@ if (import.meta.main) {
       warmup: { type: 'string' },
       'log-level': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      'alloc-prof': { type: 'boolean', default: false },
       only: { type: 'string' },
       reference: { type: 'boolean', default: false },
       against: { type: 'string' },
@@ -613,7 +662,7 @@ if (import.meta.main) {
   );
   const nodeFlags = [
     ...(values['node-flag'] ?? []),
-    ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve('bench/results/profiles')}`] : []),
+    ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`] : []),
   ];
   const result = await benchGateway({
     quick: values.quick,
@@ -626,6 +675,7 @@ if (import.meta.main) {
     only: values.only,
     reference: values.reference,
     against: values.against,
+    allocProf: values['alloc-prof'],
     serverEnv,
     serverNodeFlags: nodeFlags,
   });

@@ -8,7 +8,8 @@
  * rounds begin and how many requests they served. --requests prints microseconds per request instead of
  * shares; with --base (a second profile, the reference proxy's, say) it prints both side by side, by
  * package and by function, the largest differences first: what one server does per request that the
- * other does not.
+ * other does not. An allocation profile (alloc-*.json from `bench/gateway.ts --alloc-prof`) is read as
+ * kilobytes allocated per request, by package, by function and inclusive (--base works for two of them).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -24,6 +25,18 @@ interface Profile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
+}
+
+/** V8's sampling heap profile (HeapProfiler.stopSampling), as bench/alloc-sampler.ts writes it. */
+interface AllocationNode {
+  id: number;
+  callFrame: ProfileNode['callFrame'];
+  children: AllocationNode[];
+}
+
+interface AllocationProfile {
+  requests: number;
+  profile: { head: AllocationNode; samples: { size: number; nodeId: number }[] };
 }
 
 /** node_modules/<package> or the path below the repository, for grouping. */
@@ -100,6 +113,66 @@ function profileTimes(profile: Profile, afterSeconds: number): ProfileTimes {
   return times;
 }
 
+/** Bytes allocated, by the same groupings as CPU time (`busy` and `total` are all bytes). */
+function allocationTimes({ profile }: AllocationProfile): ProfileTimes {
+  const bytesAt = new Map<number, number>();
+  for (const sample of profile.samples)
+    bytesAt.set(sample.nodeId, (bytesAt.get(sample.nodeId) ?? 0) + sample.size);
+  const times: ProfileTimes = {
+    total: 0,
+    busy: 0,
+    elapsed: 0,
+    selfByPlace: new Map(),
+    busyByPlace: new Map(),
+    selfByFunction: new Map(),
+    inclusiveByFunction: new Map(),
+  };
+  const walk = (node: AllocationNode, stack: readonly string[]) => {
+    const name = `${node.callFrame.functionName || '(anonymous)'} ${place(node.callFrame.url)}:${node.callFrame.lineNumber + 1}`;
+    const here = [...stack, name];
+    const bytes = bytesAt.get(node.id) ?? 0;
+    if (bytes > 0) {
+      times.total += bytes;
+      times.busy += bytes;
+      add(times.selfByFunction, name, bytes);
+      add(times.selfByPlace, place(node.callFrame.url), bytes);
+      add(times.busyByPlace, place(node.callFrame.url), bytes);
+      for (const caller of new Set(here))
+        if (!caller.startsWith('(root)')) add(times.inclusiveByFunction, caller, bytes);
+    }
+    for (const child of node.children) walk(child, here);
+  };
+  walk(profile.head, []);
+  return times;
+}
+
+function isAllocationProfile(value: unknown): value is AllocationProfile {
+  return typeof value === 'object' && value !== null && 'requests' in value && 'profile' in value;
+}
+
+/** Kilobytes allocated per request, by package, by function and inclusive. */
+export function summarizeAllocations(allocations: AllocationProfile, top = 40): string {
+  const times = allocationTimes(allocations);
+  const per = (bytes: number) => (bytes / allocations.requests / 1024).toFixed(2).padStart(7);
+  const lines = (entries: Map<string, number>) =>
+    [...entries]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, bytes]) => `${per(bytes)} KB  ${name}`);
+  return [
+    `${(times.total / 1e6).toFixed(1)} MB sampled over ${allocations.requests.toLocaleString('en-US')} requests: ${per(times.total).trim()} KB per request`,
+    '',
+    'allocated by file or package:',
+    ...lines(times.selfByPlace),
+    '',
+    'allocated by function:',
+    ...lines(times.selfByFunction),
+    '',
+    'allocated inclusive of callees:',
+    ...lines(times.inclusiveByFunction),
+  ].join('\n');
+}
+
 function header(times: ProfileTimes, afterSeconds: number): string {
   return `${(times.total / 1e6).toFixed(2)} s sampled after the first ${afterSeconds} s (of ${(times.elapsed / 1e6).toFixed(2)} s), ${(times.busy / 1e6).toFixed(2)} s of them busy`;
 }
@@ -141,42 +214,35 @@ export function summarizeProfile(
 }
 
 export interface ProfileSide {
-  profile: Profile;
-  afterSeconds: number;
+  times: ProfileTimes;
   requests: number;
 }
 
 /**
- * Two profiles side by side in microseconds per request (idle left out), by package and by function,
- * the largest differences first.
+ * Two profiles side by side per request (CPU profiles in microseconds, idle left out; allocation
+ * profiles in kilobytes), by package and by function, the largest differences first.
  */
-export function compareProfiles(one: ProfileSide, base: ProfileSide, top = 40): string {
-  const a = profileTimes(one.profile, one.afterSeconds);
-  const b = profileTimes(base.profile, base.afterSeconds);
-  const idle = (name: string) => name.startsWith('(idle)');
+export function compareProfiles(one: ProfileSide, base: ProfileSide, { top = 40, unit = 'µs' } = {}): string {
+  const scale = unit === 'KB' ? 1 / 1024 : 1;
+  const per = (micros: number, side: ProfileSide) => (micros * scale) / side.requests;
   const table = (left: Map<string, number>, right: Map<string, number>) =>
     [...new Set([...left.keys(), ...right.keys()])]
-      .filter((name) => !idle(name))
-      .map((name) => {
-        const x = (left.get(name) ?? 0) / one.requests;
-        const y = (right.get(name) ?? 0) / base.requests;
-        return { name, x, y };
-      })
+      .filter((name) => !name.startsWith('(idle)'))
+      .map((name) => ({ name, x: per(left.get(name) ?? 0, one), y: per(right.get(name) ?? 0, base) }))
       .sort((p, q) => Math.abs(q.x - q.y) - Math.abs(p.x - p.y))
       .slice(0, top)
       .map(
         ({ name, x, y }) =>
           `${x.toFixed(1).padStart(7)} ${y.toFixed(1).padStart(7)} ${(x - y).toFixed(1).padStart(7)}  ${name}`,
       );
-  const busy = (times: ProfileTimes, side: ProfileSide) => (times.busy / side.requests).toFixed(1);
   return [
-    `busy per request: ${busy(a, one)} µs against ${busy(b, base)} µs (base)`,
+    `${unit === 'KB' ? 'allocated' : 'busy'} per request: ${per(one.times.busy, one).toFixed(1)} ${unit} against ${per(base.times.busy, base).toFixed(1)} ${unit} (base)`,
     '',
-    '   this    base    diff  (µs per request) self time by package:',
-    ...table(a.busyByPlace, b.busyByPlace),
+    `   this    base    diff  (${unit} per request) by package:`,
+    ...table(one.times.busyByPlace, base.times.busyByPlace),
     '',
-    '   this    base    diff  self time by function:',
-    ...table(a.selfByFunction, b.selfByFunction),
+    '   this    base    diff  by function:',
+    ...table(one.times.selfByFunction, base.times.selfByFunction),
   ].join('\n');
 }
 
@@ -195,27 +261,32 @@ if (import.meta.main) {
   const file = positionals[0];
   if (!file) {
     throw new Error(
-      'usage: node bench/profile-summary.ts <file.cpuprofile> [--top 40] [--after s] [--requests n] [--base <file> --base-after s --base-requests n]',
+      'usage: node bench/profile-summary.ts <file.cpuprofile | alloc-*.json> [--top 40] [--after s] [--requests n] [--base <file> --base-after s --base-requests n]',
     );
   }
-  const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Profile;
+  const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Profile | AllocationProfile;
   const top = Number(values.top);
-  const afterSeconds = Number(values.after);
-  const requests = values.requests === undefined ? undefined : Number(values.requests);
+  const optional = (text: string | undefined) => (text === undefined ? undefined : Number(text));
+  const side = (path: string, afterSeconds: number, requests: number | undefined): ProfileSide => {
+    const profile = read(path);
+    if (isAllocationProfile(profile)) return { times: allocationTimes(profile), requests: profile.requests };
+    if (!requests) throw new Error('--base needs --requests and --base-requests for CPU profiles');
+    return { times: profileTimes(profile, afterSeconds), requests };
+  };
+  const first = read(file);
   if (values.base) {
-    if (!requests || !values['base-requests']) throw new Error('--base needs --requests and --base-requests');
-    console.log(
-      compareProfiles(
-        { profile: read(file), afterSeconds, requests },
-        {
-          profile: read(values.base),
-          afterSeconds: Number(values['base-after']),
-          requests: Number(values['base-requests']),
-        },
-        top,
-      ),
-    );
+    const one = side(file, Number(values.after), optional(values.requests));
+    const base = side(values.base, Number(values['base-after']), optional(values['base-requests']));
+    console.log(compareProfiles(one, base, { top, unit: isAllocationProfile(first) ? 'KB' : 'µs' }));
+  } else if (isAllocationProfile(first)) {
+    console.log(summarizeAllocations(first, top));
   } else {
-    console.log(summarizeProfile(read(file), { top, afterSeconds, requests }));
+    console.log(
+      summarizeProfile(first, {
+        top,
+        afterSeconds: Number(values.after),
+        requests: optional(values.requests),
+      }),
+    );
   }
 }
