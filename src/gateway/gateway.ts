@@ -540,7 +540,9 @@ export function createGateway({
       dropContentLength: capture.rewrites || errorBody !== undefined,
     });
     if (errorBody) responseHeaders['content-length'] = String(errorBody.length);
-    for (const [name, value] of Object.entries(reply.getHeaders())) {
+    const own = reply.getHeaders();
+    for (const name in own) {
+      const value = own[name];
       if (value !== undefined) responseHeaders[name] = Array.isArray(value) ? value : String(value);
     }
     if (raw.destroyed) {
