@@ -64,8 +64,35 @@ interface ProfileTimes {
   inclusiveByFunction: Map<string, number>;
 }
 
-function add(map: Map<string, number>, key: string, micros: number): void {
-  map.set(key, (map.get(key) ?? 0) + micros);
+function add<K>(map: Map<K, number>, key: K, amount: number): void {
+  map.set(key, (map.get(key) ?? 0) + amount);
+}
+
+function frameName(frame: ProfileNode['callFrame']): string {
+  return `${frame.functionName || '(anonymous)'} ${place(frame.url)}:${frame.lineNumber + 1}`;
+}
+
+function emptyTimes(elapsed: number): ProfileTimes {
+  return {
+    total: 0,
+    busy: 0,
+    elapsed,
+    selfByPlace: new Map(),
+    busyByPlace: new Map(),
+    selfByFunction: new Map(),
+    inclusiveByFunction: new Map(),
+  };
+}
+
+/** Counts a sample's amount as the frame's own, by function and by place (and as busy unless idle). */
+function countSelf(times: ProfileTimes, frame: ProfileNode['callFrame'], amount: number): boolean {
+  times.total += amount;
+  add(times.selfByFunction, frameName(frame), amount);
+  add(times.selfByPlace, place(frame.url), amount);
+  if (frame.functionName === '(idle)') return false;
+  times.busy += amount;
+  add(times.busyByPlace, place(frame.url), amount);
+  return true;
 }
 
 function profileTimes(profile: Profile, afterSeconds: number): ProfileTimes {
@@ -76,35 +103,19 @@ function profileTimes(profile: Profile, afterSeconds: number): ProfileTimes {
     const delta = profile.timeDeltas[index] ?? 0;
     elapsed += delta;
     if (elapsed < afterSeconds * 1e6) return;
-    selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta);
+    add(selfMicros, id, delta);
   });
   const parentOf = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
-  const name = (frame: ProfileNode['callFrame']) =>
-    `${frame.functionName || '(anonymous)'} ${place(frame.url)}:${frame.lineNumber + 1}`;
-  const times: ProfileTimes = {
-    total: 0,
-    busy: 0,
-    elapsed,
-    selfByPlace: new Map(),
-    busyByPlace: new Map(),
-    selfByFunction: new Map(),
-    inclusiveByFunction: new Map(),
-  };
+  const times = emptyTimes(elapsed);
   for (const [id, micros] of selfMicros) {
     const frame = byId.get(id)?.callFrame;
-    if (!frame) continue;
-    times.total += micros;
-    add(times.selfByFunction, name(frame), micros);
-    add(times.selfByPlace, place(frame.url), micros);
-    if (frame.functionName === '(idle)') continue;
-    times.busy += micros;
-    add(times.busyByPlace, place(frame.url), micros);
+    if (!frame || !countSelf(times, frame, micros)) continue;
     const seen = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
       const caller = byId.get(at)?.callFrame;
       if (!caller || caller.functionName === '(root)') continue;
-      const callerName = name(caller);
+      const callerName = frameName(caller);
       if (seen.has(callerName)) continue;
       seen.add(callerName);
       add(times.inclusiveByFunction, callerName, micros);
@@ -116,27 +127,12 @@ function profileTimes(profile: Profile, afterSeconds: number): ProfileTimes {
 /** Bytes allocated, by the same groupings as CPU time (`busy` and `total` are all bytes). */
 function allocationTimes({ profile }: AllocationProfile): ProfileTimes {
   const bytesAt = new Map<number, number>();
-  for (const sample of profile.samples)
-    bytesAt.set(sample.nodeId, (bytesAt.get(sample.nodeId) ?? 0) + sample.size);
-  const times: ProfileTimes = {
-    total: 0,
-    busy: 0,
-    elapsed: 0,
-    selfByPlace: new Map(),
-    busyByPlace: new Map(),
-    selfByFunction: new Map(),
-    inclusiveByFunction: new Map(),
-  };
+  for (const sample of profile.samples) add(bytesAt, sample.nodeId, sample.size);
+  const times = emptyTimes(0);
   const walk = (node: AllocationNode, stack: readonly string[]) => {
-    const name = `${node.callFrame.functionName || '(anonymous)'} ${place(node.callFrame.url)}:${node.callFrame.lineNumber + 1}`;
-    const here = [...stack, name];
+    const here = [...stack, frameName(node.callFrame)];
     const bytes = bytesAt.get(node.id) ?? 0;
-    if (bytes > 0) {
-      times.total += bytes;
-      times.busy += bytes;
-      add(times.selfByFunction, name, bytes);
-      add(times.selfByPlace, place(node.callFrame.url), bytes);
-      add(times.busyByPlace, place(node.callFrame.url), bytes);
+    if (bytes > 0 && countSelf(times, node.callFrame, bytes)) {
       for (const caller of new Set(here))
         if (!caller.startsWith('(root)')) add(times.inclusiveByFunction, caller, bytes);
     }

@@ -51,6 +51,8 @@ let stdout: LineBlocks | undefined;
 const BLOCK_LENGTH = 32 * 1024;
 /** The longest a line waits for its block. */
 const BLOCK_WAIT_MS = 100;
+/** Where blocks go: a sync sonic-boom destination, or anything with write (tests). */
+type BlockDestination = Pick<pino.DestinationStream, 'write'> & { flushSync?: () => void };
 
 /**
  * Log lines gathered into blocks, each handed to the destination in one write. Lines are kept in an
@@ -62,9 +64,9 @@ export class LineBlocks {
   #lines: string[] = [];
   #length = 0;
   #timer: NodeJS.Timeout | undefined;
-  readonly #out: Pick<pino.DestinationStream, 'write'> & { flushSync?: () => void };
+  readonly #out: BlockDestination;
 
-  constructor(out: Pick<pino.DestinationStream, 'write'> & { flushSync?: () => void }) {
+  constructor(out: BlockDestination) {
     this.#out = out;
   }
 
@@ -86,7 +88,7 @@ export class LineBlocks {
       this.#timer = undefined;
     }
     if (this.#lines.length === 0) return;
-    const block = this.#lines.length === 1 ? (this.#lines[0] ?? '') : this.#lines.join('');
+    const block = this.#lines.join('');
     this.#lines = [];
     this.#length = 0;
     this.#out.write(block);
