@@ -40,6 +40,14 @@ const WINDOWS = [
   { window: 'hour', field: 'perHour', seconds: 3600 },
 ] as const;
 
+/** A window of a provider's limits, with the key prefix of its counters. */
+interface Window {
+  window: (typeof WINDOWS)[number]['window'];
+  seconds: number;
+  points: number;
+  prefix: string;
+}
+
 const TABLE = 'keyhaven_rate_limits';
 // duplicate_object (the table's row type), duplicate_table, unique_violation (in pg_type).
 const CONCURRENT_CREATE = new Set(['42710', '42P07', '23505']);
@@ -86,44 +94,55 @@ export function createRateLimiter({
     return tableReady.then(() => new RateLimiterPostgres({ ...postgres, tableCreated: true }));
   }
 
-  function limiter(provider: string, window: (typeof WINDOWS)[number], points: number) {
-    const prefix = `${keyPrefix}:${provider}:${window.window}:${points}`;
-    let found = limiters.get(prefix);
+  // A provider's windows, worked out on its first call: limits come from the configuration and the
+  // providers' declarations, both fixed while the process runs.
+  const windowsByProvider = new Map<string, Window[]>();
+  function windowsOf(provider: string): Window[] {
+    let found = windowsByProvider.get(provider);
     if (!found) {
-      const building = build(prefix, points, window.seconds);
+      const limits = limitsFor(provider);
+      found = WINDOWS.flatMap(({ window, field, seconds }) => {
+        const points = limits[field];
+        return points === undefined
+          ? []
+          : [{ window, seconds, points, prefix: `${keyPrefix}:${provider}:${window}:${points}` }];
+      });
+      windowsByProvider.set(provider, found);
+    }
+    return found;
+  }
+
+  function limiter(window: Window) {
+    let found = limiters.get(window.prefix);
+    if (!found) {
+      const building = build(window.prefix, window.points, window.seconds);
       building.then(
-        (made) => limiters.set(prefix, made),
-        () => limiters.delete(prefix),
+        (made) => limiters.set(window.prefix, made),
+        () => limiters.delete(window.prefix),
       );
-      limiters.set(prefix, building);
+      limiters.set(window.prefix, building);
       found = building;
     }
     return found;
   }
 
-  function consumeIn(provider: string, window: (typeof WINDOWS)[number], points: number, userId: string) {
-    const found = limiter(provider, window, points);
+  function consumeIn(window: Window, userId: string) {
+    const found = limiter(window);
     return found instanceof Promise ? found.then((made) => made.consume(userId)) : found.consume(userId);
   }
 
   return {
     async consume(userId, provider) {
-      const limits = limitsFor(provider);
-      const windows: ((typeof WINDOWS)[number] & { points: number })[] = [];
-      for (const window of WINDOWS) {
-        const points = limits[window.field];
-        if (points !== undefined) windows.push({ ...window, points });
-      }
+      const windows = windowsOf(provider);
       // The windows are asked at once: one round trip to a shared store per call, not one per window.
-      const outcomes = await Promise.allSettled(
-        windows.map((window) => consumeIn(provider, window, window.points, userId)),
-      );
+      const outcomes = await Promise.allSettled(windows.map((window) => consumeIn(window, userId)));
       let remaining = Number.POSITIVE_INFINITY;
-      let refusal: { window: (typeof windows)[number]; wait: number } | undefined;
+      let refusal: { window: Window; wait: number } | undefined;
       let failure: unknown;
-      for (const [index, outcome] of outcomes.entries()) {
+      for (let index = 0; index < outcomes.length; index += 1) {
+        const outcome = outcomes[index];
         const window = windows[index];
-        if (!window) continue;
+        if (!outcome || !window) continue;
         if (outcome.status === 'fulfilled') remaining = Math.min(remaining, outcome.value.remainingPoints);
         else if (outcome.reason instanceof RateLimiterRes) {
           // Both refused: the longer wait is the one that lets the next call through.
@@ -136,8 +155,7 @@ export function createRateLimiter({
         await Promise.all(
           outcomes.map(async (outcome, index) => {
             const window = windows[index];
-            if (outcome.status === 'fulfilled' && window)
-              await (await limiter(provider, window, window.points)).reward(userId, 1);
+            if (outcome.status === 'fulfilled' && window) await (await limiter(window)).reward(userId, 1);
           }),
         );
       }
