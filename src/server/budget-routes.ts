@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { KeyhavenError } from '../errors.ts';
-import { userIdSchema } from '../vault/input.ts';
 import { requireUser } from './auth.ts';
 import type { ServiceContext } from './context.ts';
 import { errorResponses, userParams } from './schemas.ts';
@@ -61,11 +60,7 @@ export function registerBudgetRoutes(server: FastifyInstance, context: ServiceCo
   const { budgets } = context;
 
   // Deleting a user (DELETE /v1/users/:userId, a core route) removes their budget and its figures too.
-  server.addHook('preHandler', async (request) => {
-    if (request.method !== 'DELETE' || request.routeOptions.url !== '/v1/users/:userId') return;
-    const { userId } = request.params as { userId?: unknown };
-    if (typeof userId !== 'string' || !userIdSchema.safeParse(userId).success) return;
-    forUser(request, userId);
+  context.beforeUserShred.push(async (userId) => {
     await budgets.remove(userId);
   });
 

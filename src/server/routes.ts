@@ -39,7 +39,12 @@ const bearer = [{ bearerAuth: [] }];
 
 export function registerRoutes(
   server: FastifyInstance,
-  { keyhaven, tokens, events }: Pick<ServiceContext, 'keyhaven' | 'tokens' | 'events'>,
+  {
+    keyhaven,
+    tokens,
+    events,
+    beforeUserShred,
+  }: Pick<ServiceContext, 'keyhaven' | 'tokens' | 'events' | 'beforeUserShred'>,
 ): void {
   const app = server.withTypeProvider<ZodTypeProvider>();
   const { vault } = keyhaven;
@@ -205,6 +210,7 @@ export function registerRoutes(
     },
     async (request, reply) => {
       const principal = forUser(request, request.params.userId);
+      for (const step of beforeUserShred) await step(request.params.userId, request);
       await vault.shred({ userId: request.params.userId, actor: actorOf(principal) });
       await tokens.removeUser(request.params.userId);
       return reply.code(204).send();

@@ -154,11 +154,7 @@ export function registerUsageRoutes(server: FastifyInstance, context: ServiceCon
 
   // Deleting a user (DELETE /v1/users/:userId, a core route) deletes their usage too: what this instance
   // still has queued is written first, so none of it arrives after the delete.
-  server.addHook('preHandler', async (request) => {
-    if (request.method !== 'DELETE' || request.routeOptions.url !== '/v1/users/:userId') return;
-    const { userId } = request.params as { userId?: unknown };
-    if (typeof userId !== 'string' || !userIdSchema.safeParse(userId).success) return;
-    requireUser(principalOf(request), userId);
+  context.beforeUserShred.push(async (userId, request) => {
     await flushQueued(request);
     await deleteUsageOf(db, userId);
   });

@@ -40,11 +40,7 @@ export function registerVideoRoutes(server: FastifyInstance, context: ServiceCon
   const { videos } = context;
   // Deleting a user (DELETE /v1/users/:userId, a core route) removes their video jobs too: canceled at the
   // provider while their credentials still exist, before the shred runs.
-  server.addHook('preHandler', async (request) => {
-    if (request.method !== 'DELETE' || request.routeOptions.url !== '/v1/users/:userId') return;
-    const { userId } = request.params as { userId?: unknown };
-    if (typeof userId !== 'string' || !userIdSchema.safeParse(userId).success) return;
-    forUser(request, userId);
+  context.beforeUserShred.push(async (userId) => {
     await videos.removeUser(userId);
   });
 
