@@ -152,6 +152,15 @@ interface PreparedBody {
   hideUsage: boolean;
 }
 
+/** Whether the first byte after leading JSON whitespace is `{`. */
+function startsWithBrace(body: Buffer): boolean {
+  for (let index = 0; index < body.length; index += 1) {
+    const byte = body[index];
+    if (byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) return byte === 0x7b;
+  }
+  return false;
+}
+
 /**
  * Reads what the gateway needs from the request body (the model) and, only for an OpenAI chat stream
  * without include_usage, rewrites it to ask for usage. Every other body goes out byte for byte.
@@ -170,10 +179,7 @@ function prepareBody(
     hideUsage: false,
   };
   if (!prepared.body || prepared.body.length > MAX_INSPECTED_REQUEST_BYTES) return prepared;
-  const first = prepared.body.find(
-    (byte) => byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09,
-  );
-  if (first !== 0x7b) return prepared; // not a JSON object
+  if (!startsWithBrace(prepared.body)) return prepared; // not a JSON object
   let json: unknown;
   try {
     json = JSON.parse(prepared.body.toString('utf8'));

@@ -291,7 +291,9 @@ export function createUsageCapture({
       if (!ended && json && size > 0 && size <= MAX_CAPTURED_JSON_BYTES) {
         ended = true;
         try {
-          const body: unknown = JSON.parse(Buffer.concat(parts).toString('utf8'));
+          // A whole JSON answer comes in one chunk as a rule: read it where it is.
+          const bytes = parts.length === 1 && parts[0] ? parts[0] : Buffer.concat(parts);
+          const body: unknown = JSON.parse(bytes.toString('utf8'));
           // streamGenerateContent without alt=sse answers a JSON array of chunks.
           for (const item of Array.isArray(body) ? body : [body]) if (isObject(item)) observe(state, item);
         } catch {

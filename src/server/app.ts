@@ -58,6 +58,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The provider a request is about, once a route knows it: a metrics label. */
     metricsProvider?: string;
+    /** The matched route's pattern, read once when the request begins: a metrics label. */
+    routeUrl?: string;
   }
 }
 
@@ -114,6 +116,7 @@ export async function buildServer({
     budgets: services.budgets,
     limits: services.limits,
     videos: services.videos,
+    beforeUserShred: [],
   };
   // Workers run while the server does; on close they stop first, then what they and the requests left
   // behind (settlements, queued usage) is written, before the database closes.
@@ -125,11 +128,13 @@ export async function buildServer({
   // framework's request handling polymorphic).
   server.decorateRequest('principal', undefined);
   server.decorateRequest('metricsProvider', undefined);
+  server.decorateRequest('routeUrl', undefined);
   await registerCors(server, keyhaven.config.corsOrigins);
   server.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     // routeOptions is a getter that builds a new object on every read: read once.
     const { config } = request.routeOptions;
+    request.routeUrl = config.url;
     if (config.url?.startsWith('/v1/')) {
       // Passthrough routes take the token where each provider's SDK sends its API key.
       const tokenFrom = config.gatewayTokenFrom;
@@ -153,7 +158,7 @@ export async function buildServer({
     metrics.observe(
       {
         method: methodLabel(request.method),
-        route: request.routeOptions.url ?? 'unmatched',
+        route: request.routeUrl ?? request.routeOptions.url ?? 'unmatched',
         provider:
           request.metricsProvider ?? knownProvider((request.params as { provider?: unknown })?.provider),
         status: reply.statusCode,

@@ -34,22 +34,28 @@ export const priceFileSchema = z.strictObject({
   prices: z.record(z.string(), z.record(z.string(), price)),
 });
 
+/** Micro-USD for a token count (a price per million tokens is micro-USD per token); null if unpriced. */
+function tokenCost(count: number, perMillion: number | undefined): number | null {
+  if (count === 0) return 0;
+  return perMillion === undefined ? null : count * perMillion;
+}
+
 export function costOf(modelPrice: ModelPrice | undefined, usage: Usage, resolution?: string): number | null {
   if (!modelPrice) return null;
-  let micro = 0;
-  const tokens: [number, number | undefined][] = [
-    [usage.inputTokens, modelPrice.inputPerMillion],
-    [usage.outputTokens, modelPrice.outputPerMillion],
-    // Without a cache price of its own, cached input is billed as input (what providers do when
-    // they have no discount), never dropped.
-    [usage.cacheReadTokens, modelPrice.cacheReadPerMillion ?? modelPrice.inputPerMillion],
-    [usage.cacheWriteTokens, modelPrice.cacheWritePerMillion ?? modelPrice.inputPerMillion],
-  ];
-  for (const [count, perMillion] of tokens) {
-    if (count === 0) continue;
-    if (perMillion === undefined) return null;
-    micro += count * perMillion;
-  }
+  // Without a cache price of its own, cached input is billed as input (what providers do when they have
+  // no discount), never dropped.
+  const input = tokenCost(usage.inputTokens, modelPrice.inputPerMillion);
+  const output = tokenCost(usage.outputTokens, modelPrice.outputPerMillion);
+  const cacheRead = tokenCost(
+    usage.cacheReadTokens,
+    modelPrice.cacheReadPerMillion ?? modelPrice.inputPerMillion,
+  );
+  const cacheWrite = tokenCost(
+    usage.cacheWriteTokens,
+    modelPrice.cacheWritePerMillion ?? modelPrice.inputPerMillion,
+  );
+  if (input === null || output === null || cacheRead === null || cacheWrite === null) return null;
+  let micro = input + output + cacheRead + cacheWrite;
   if (usage.videoSeconds > 0) {
     const perSecond = resolution ? modelPrice.videoPerSecond?.[resolution] : undefined;
     const only = modelPrice.videoPerSecond ? Object.values(modelPrice.videoPerSecond) : [];
